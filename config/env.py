@@ -1,0 +1,137 @@
+"""The one place environment variables are read.
+
+Every reader accepts ``NAME`` or ``NAME_FILE`` (a path whose contents are the value, the
+Docker and Kubernetes secrets convention). A variable that is required and missing, or
+that cannot be parsed, raises ``ImproperlyConfigured`` naming the variable, so a bad
+deploy fails at boot instead of at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class _Missing:
+    pass
+
+
+MISSING: Any = _Missing()
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    file_name = os.environ.get(f"{name}_FILE")
+    if value is not None and file_name is not None:
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
+    if file_name is not None:
+        try:
+            return Path(file_name).read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name} cannot be read: {exc.strerror}.") from exc
+    return value
+
+
+def is_set(name: str) -> bool:
+    """Return whether NAME or NAME_FILE is set to a non-empty value."""
+    return bool(_raw(name))
+
+
+def string(name: str, default: Any = MISSING, *, hint: str = "") -> Any:
+    """Return NAME as a string; an empty value counts as unset."""
+    value = _raw(name)
+    if value:
+        return value
+    if default is MISSING:
+        suffix = f" {hint}" if hint else ""
+        raise ImproperlyConfigured(f"The {name} environment variable (or {name}_FILE) is required.{suffix}")
+    return default
+
+
+def boolean(name: str, default: bool) -> bool:
+    """Return NAME parsed as true/false, yes/no, on/off or 1/0."""
+    value = _raw(name)
+    if not value:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use True or False.")
+
+
+def integer(name: str, default: int, *, minimum: int | None = None) -> int:
+    """Return NAME parsed as an integer no smaller than ``minimum``."""
+    value = _raw(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from exc
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+    return number
+
+
+def list_of(name: str, default: Any = MISSING, *, hint: str = "") -> list[str]:
+    """Return NAME split on commas, blanks dropped."""
+    value = string(name, default=None)
+    if value is None:
+        if default is MISSING:
+            return list(string(name, hint=hint))
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database(*, sqlite_path: Path) -> dict[str, Any]:
+    """Return the default database: DATABASE_URL, else DB_*, else an SQLite file."""
+    conn_max_age = integer("DB_CONN_MAX_AGE", 60, minimum=0)
+    if is_set("DATABASE_URL"):
+        config: dict[str, Any] = dict(dj_database_url.parse(string("DATABASE_URL"), conn_max_age=conn_max_age))
+    elif is_set("DB_NAME") or is_set("DB_HOST"):
+        config = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": string("DB_NAME", hint="It names the PostgreSQL database when DB_HOST is set."),
+            "USER": string("DB_USER", ""),
+            "PASSWORD": string("DB_PASSWORD", ""),
+            "HOST": string("DB_HOST", ""),
+            "PORT": string("DB_PORT", "5432"),
+            "CONN_MAX_AGE": conn_max_age,
+        }
+    else:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": string("SQLITE_PATH", str(sqlite_path)),
+        }
+    config["CONN_HEALTH_CHECKS"] = True
+    options = dict(config.get("OPTIONS", {}))
+    sslmode = string("DB_SSLMODE", None)
+    if sslmode:
+        allowed = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+        if sslmode not in allowed:
+            raise ImproperlyConfigured(f"DB_SSLMODE={sslmode!r} must be one of {', '.join(sorted(allowed))}.")
+        options["sslmode"] = sslmode
+    options.setdefault("application_name", string("DB_APPLICATION_NAME", "taskhub"))
+    config["OPTIONS"] = options
+    return config
+
+
+def cache() -> dict[str, Any]:
+    """Return the default cache: Redis at REDIS_URL, else an in-process cache."""
+    if is_set("REDIS_URL"):
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": string("REDIS_URL"),
+            "KEY_PREFIX": string("CACHE_KEY_PREFIX", "taskhub"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "taskhub"}

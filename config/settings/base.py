@@ -1,0 +1,181 @@
+"""Settings shared by every environment; nothing here is unsafe to deploy.
+
+Secrets, DEBUG and ALLOWED_HOSTS are set by local.py, production.py and test.py, which
+each decide how strict to be about them.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "taskhub.core",
+    "taskhub.accounts",
+    "taskhub.organizations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database(sqlite_path=BASE_DIR / "db.sqlite3")}
+CACHES = {"default": env.cache()}
+USES_REDIS = env.is_set("REDIS_URL")
+if USES_REDIS:
+    # Admin sessions then survive across workers and hosts without a table read.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.string("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Hashed names never change content, so WhiteNoise and any CDN in front may keep them for a year.
+WHITENOISE_MAX_AGE = 31536000
+
+# Every request body the API accepts is small JSON; larger bodies are refused early.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("MAX_REQUEST_BODY_BYTES", 1_048_576, minimum=1024)
+# URLs are resources with a trailing slash; a missing slash answers a JSON 404, never a redirect
+# that would turn a POST into a GET.
+APPEND_SLASH = False
+
+CORS_ALLOWED_ORIGINS = env.list_of("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+
+SIGNUP_ENABLED = env.boolean("SIGNUP_ENABLED", True)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "taskhub.core.pagination.CursorPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "taskhub.core.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Taskhub API",
+    "DESCRIPTION": "Multi-tenant projects and tasks. Every token acts inside one organization.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Served from the sidecar's local static files: the docs work with no internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+JWT_ALGORITHM = env.string("JWT_ALGORITHM", "HS256")
+if JWT_ALGORITHM not in {"HS256", "RS256"}:
+    raise ImproperlyConfigured(f"JWT_ALGORITHM={JWT_ALGORITHM!r} must be HS256 or RS256.")
+JWT_ACCESS_TOKEN_LIFETIME_MINUTES = env.integer("JWT_ACCESS_TOKEN_LIFETIME_MINUTES", 15, minimum=1)
+JWT_REFRESH_TOKEN_LIFETIME_DAYS = env.integer("JWT_REFRESH_TOKEN_LIFETIME_DAYS", 7, minimum=1)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=JWT_ACCESS_TOKEN_LIFETIME_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=JWT_REFRESH_TOKEN_LIFETIME_DAYS),
+    "ALGORITHM": JWT_ALGORITHM,
+    "ISSUER": env.string("JWT_ISSUER", "taskhub"),
+    "AUDIENCE": env.string("JWT_AUDIENCE", "taskhub-api"),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "sub",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+}
+
+LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+
+def jwt_keys(*, debug: bool, secret_key: str) -> dict[str, str]:
+    """Return the SimpleJWT signing and verifying keys for the configured algorithm."""
+    if JWT_ALGORITHM == "RS256":
+        hint = "RS256 needs a PEM key pair."
+        return {
+            "SIGNING_KEY": env.string("JWT_PRIVATE_KEY", hint=hint),
+            "VERIFYING_KEY": env.string("JWT_PUBLIC_KEY", hint=hint),
+        }
+    # A development server may derive the JWT key from its own secret; production may not.
+    default = f"jwt:{secret_key}" if debug else env.MISSING
+    signing_key = env.string(
+        "JWT_SIGNING_KEY",
+        default,
+        hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'",
+    )
+    return {"SIGNING_KEY": signing_key, "VERIFYING_KEY": ""}

@@ -1,0 +1,37 @@
+"""Production: every secret comes from the environment and has no default."""
+
+from config import env
+from config.settings.base import *  # noqa: F403
+from config.settings.base import SIMPLE_JWT, jwt_keys
+
+DEBUG = env.boolean("DEBUG", False)
+SECRET_KEY = env.string(
+    "SECRET_KEY", hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+)
+SIMPLE_JWT = {**SIMPLE_JWT, **jwt_keys(debug=False, secret_key=SECRET_KEY)}
+ALLOWED_HOSTS = env.list_of("ALLOWED_HOSTS", hint="List the API's host names, e.g. api.example.com.")
+
+# nginx terminates TLS and says so in X-Forwarded-Proto (deploy/nginx/).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
+# Load balancers probe health over plain HTTP inside the private network.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env.list_of("CSRF_TRUSTED_ORIGINS", default=[])
+
+EMAIL_BACKEND = env.string("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "noreply@localhost")

@@ -1,0 +1,21 @@
+"""Tests: the database and Redis come from the same variables as production."""
+
+import secrets
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import SIMPLE_JWT, jwt_keys
+
+DEBUG = False
+# Fresh per run: tests must never depend on a known key.
+SECRET_KEY = secrets.token_urlsafe(64)
+SIMPLE_JWT = {**SIMPLE_JWT, **jwt_keys(debug=True, secret_key=SECRET_KEY)}
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Serve static files straight from the apps, as runserver would, without collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

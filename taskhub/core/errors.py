@@ -1,0 +1,123 @@
+"""One error shape for the whole service: ``{"detail", "code"}`` plus ``errors`` per field.
+
+DRF exceptions pass through ``exception_handler``; everything Django answers by itself
+(unknown URLs, a bad Host header, an unhandled exception) goes through the handler views
+below, so no client ever gets an HTML page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+
+class DomainError(Exception):
+    """A rule of the product was broken; services raise it, the handler answers 400."""
+
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+
+
+def error_body(detail: str, code: str, errors: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Turn domain and DRF exceptions into the service's error shape."""
+    if isinstance(exc, DomainError):
+        errors = {exc.field: [{"message": exc.detail, "code": exc.code}]} if exc.field else None
+        set_rollback()
+        return Response(error_body(exc.detail, exc.code, errors), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        set_rollback()
+        return Response(error_body("Request body is too large.", "request_too_large"), status=413)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        # Unhandled: Django logs it and answers through server_error below.
+        return None
+
+    headers: dict[str, str] = {}
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if wait := getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.get_full_details()
+        if isinstance(details, list):
+            details = {"non_field_errors": details}
+        body = error_body("Invalid input.", "invalid", details)
+    else:
+        detail = exc.detail
+        body = error_body(str(detail), getattr(detail, "code", None) or exc.default_code)
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def _json(status_code: int, detail: str, code: str) -> JsonResponse:
+    return JsonResponse(error_body(detail, code), status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _json(400, "Bad request.", "bad_request")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _json(403, "You do not have permission to perform this action.", "permission_denied")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _json(404, "Not found.", "not_found")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _json(500, "A server error occurred.", "server_error")
+
+
+def require_get(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Answer anything but GET and HEAD with a JSON 405."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = _json(405, f'Method "{request.method}" not allowed.', "method_not_allowed")
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapper

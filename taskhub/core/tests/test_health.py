@@ -1,0 +1,64 @@
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+
+from taskhub.core import health
+
+
+@pytest.mark.django_db
+def test_health_reports_ok_with_each_check(client):
+    response = client.get("/health/")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "migrations": "ok", "cache": "ok"},
+    }
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_liveness_touches_no_database(client):
+    response = client.get("/health/live/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_health_is_503_when_database_is_unreachable(client):
+    with mock.patch.object(health, "connections") as connections:
+        connections.__getitem__.return_value.cursor.side_effect = OperationalError("connection refused")
+        response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unreachable"
+    assert response.json()["status"] == "error"
+
+
+@pytest.mark.django_db
+def test_health_is_503_while_migrations_are_pending(client, monkeypatch):
+    monkeypatch.setattr(health, "_migrations_applied", False)
+    with mock.patch.object(health.MigrationExecutor, "migration_plan", return_value=[("app", "0002")]):
+        response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"] == "1 pending"
+
+
+@pytest.mark.django_db
+def test_health_is_degraded_not_failed_when_cache_is_down(client):
+    with mock.patch.object(health.cache, "set", side_effect=ConnectionError("redis down")):
+        response = client.get("/health/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["cache"] == "unreachable"
+
+
+@pytest.mark.django_db
+def test_health_polls_cost_one_query_once_migrated(client, django_assert_num_queries):
+    client.get("/health/")
+    with django_assert_num_queries(1):
+        client.get("/health/")
+
+
+def test_health_rejects_writes_with_json_405(client):
+    response = client.post("/health/")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
