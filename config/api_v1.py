@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("taskhub.accounts.urls")),
     path("", include("taskhub.organizations.urls")),
+    path("", include("taskhub.audit.urls")),
 ]

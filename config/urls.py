@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from taskhub.accounts.apis.auth import JwksApi
 from taskhub.core import errors, health
 
 urlpatterns = [
@@ -11,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/v1/", include("config.api_v1")),
     # Anything else is a JSON 404, in DEBUG too (Django's own 404 page is HTML).
     re_path(r"^", errors.not_found),

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "corsheaders",
     "drf_spectacular",
@@ -29,9 +30,11 @@ INSTALLED_APPS = [
     "taskhub.core",
     "taskhub.accounts",
     "taskhub.organizations",
+    "taskhub.audit",
 ]
 
 MIDDLEWARE = [
+    "taskhub.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -101,9 +104,22 @@ CORS_ALLOWED_ORIGINS = env.list_of("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 
 SIGNUP_ENABLED = env.boolean("SIGNUP_ENABLED", True)
+INVITATION_LIFETIME_DAYS = env.integer("INVITATION_LIFETIME_DAYS", 7, minimum=1)
+INVITATIONS_PER_HOUR = env.integer("INVITATIONS_PER_HOUR", 50, minimum=1)
+# Proxies in front of the app that append to X-Forwarded-For (nginx: 1). The client IP is the
+# address that many hops from the right, so a client cannot forge it by sending the header.
+TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# How long the cache may answer for a membership's token version or an API key before the
+# database is asked again; writes update the cache at once, so this only bounds staleness
+# after a cache outage.
+AUTH_CACHE_SECONDS = env.integer("AUTH_CACHE_SECONDS", 300, minimum=1)
+FRONTEND_URL = env.string("FRONTEND_URL", "http://127.0.0.1:8000")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "taskhub.accounts.authentication.JWTAuthentication",
+        "taskhub.accounts.authentication.ApiKeyAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -151,6 +167,10 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 0,
 }
+
+# Public keys (PEM, concatenated) accepted and published next to JWT_PUBLIC_KEY: the next key
+# before a rotation, or the previous one until its tokens have expired.
+JWT_EXTRA_PUBLIC_KEYS = env.string("JWT_EXTRA_PUBLIC_KEYS", "")
 
 LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()
 LOGGING = {

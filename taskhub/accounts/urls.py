@@ -1,3 +1,6 @@
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("auth/", include("taskhub.accounts.apis.auth")),
+    path("", include("taskhub.accounts.apis.api_keys")),
+]

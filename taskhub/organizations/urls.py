@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", include("taskhub.organizations.apis.organization")),
+    path("", include("taskhub.organizations.apis.members")),
+    path("", include("taskhub.organizations.apis.invitations")),
+]

@@ -7,7 +7,7 @@ from django.db import transaction
 from taskhub.accounts.models import User
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
-from taskhub.organizations.services import organization_create
+from taskhub.organizations.services.organizations import organization_create
 
 
 class Command(BaseCommand):

@@ -1,0 +1,162 @@
+"""Sign-up, tokens, sessions and the caller's own account."""
+
+from typing import Any
+
+from django.conf import settings
+from django.urls import path
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from taskhub.accounts import tokens
+from taskhub.accounts.selectors import me_for
+from taskhub.accounts.serializers.auth import (
+    LogoutInputSerializer,
+    MeSerializer,
+    PasswordChangeInputSerializer,
+    RegisterInputSerializer,
+    RegisterOutputSerializer,
+    SwitchInputSerializer,
+    TokenObtainInputSerializer,
+    TokenPairSerializer,
+    TokenRefreshInputSerializer,
+    TokenVerifyInputSerializer,
+)
+from taskhub.accounts.services import auth
+from taskhub.core.errors import Forbidden
+from taskhub.core.http import client_ip, request_id
+from taskhub.organizations.context import TenantContext, tenant_of
+
+
+def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class PublicApi(APIView):
+    """An endpoint that takes its credential in the body, so the Authorization header is ignored."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [permissions.AllowAny]
+
+
+@extend_schema(tags=["auth"])
+class RegisterApi(PublicApi):
+    @extend_schema(request=RegisterInputSerializer, responses={201: RegisterOutputSerializer})
+    def post(self, request: Request) -> Response:
+        """Create an account and an organization it owns; answers tokens for it."""
+        if not settings.SIGNUP_ENABLED:
+            raise Forbidden("Sign-up is disabled on this server.", code="signup_disabled")
+        data = _valid(RegisterInputSerializer, request)
+        registration = auth.user_register(**data, ip=client_ip(request), request_id=request_id(request))
+        body = {
+            "user": registration.user,
+            "organization": registration.organization,
+            **registration.tokens,
+        }
+        return Response(RegisterOutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["auth"])
+class TokenObtainApi(PublicApi):
+    @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        """Exchange a username and password for tokens bound to one organization."""
+        data = _valid(TokenObtainInputSerializer, request)
+        return Response(
+            auth.token_obtain(
+                username=data["username"], password=data["password"], organization=data.get("organization")
+            )
+        )
+
+
+@extend_schema(tags=["auth"])
+class TokenRefreshApi(PublicApi):
+    @extend_schema(request=TokenRefreshInputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        """Rotate a refresh token: a new pair, and the old refresh token stops working."""
+        data = _valid(TokenRefreshInputSerializer, request)
+        return Response(auth.token_refresh(refresh=data["refresh"]))
+
+
+@extend_schema(tags=["auth"])
+class TokenVerifyApi(PublicApi):
+    @extend_schema(
+        request=TokenVerifyInputSerializer,
+        responses={200: inline_serializer("TokenVerifyOutput", {"valid": serializers.BooleanField()})},
+    )
+    def post(self, request: Request) -> Response:
+        """Answer 200 for a live token, 401 for an invalid, expired or revoked one."""
+        data = _valid(TokenVerifyInputSerializer, request)
+        auth.token_verify(token=data["token"])
+        return Response({"valid": True})
+
+
+@extend_schema(tags=["auth"])
+class LogoutApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(request=LogoutInputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        """End this session (the refresh token and the access token sent with it), or all of them."""
+        data = _valid(LogoutInputSerializer, request)
+        context = request.auth if isinstance(request.auth, TenantContext) else None
+        auth.logout(refresh=data["refresh"], everywhere=data["everywhere"], context=context)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class SwitchApi(APIView):
+    @extend_schema(request=SwitchInputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        """Issue tokens for another organization the caller belongs to."""
+        data = _valid(SwitchInputSerializer, request)
+        return Response(auth.organization_switch(context=tenant_of(request), organization=data["organization"]))
+
+
+@extend_schema(tags=["auth"])
+class MeApi(APIView):
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request: Request) -> Response:
+        """The caller, the organization the credential acts in, their role, and all memberships."""
+        return Response(MeSerializer(me_for(context=tenant_of(request))).data)
+
+
+@extend_schema(tags=["auth"])
+class PasswordChangeApi(APIView):
+    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        """Change the password; every token of the user, this one included, stops working."""
+        context = tenant_of(request)
+        if context.user_id is None:
+            raise Forbidden("An API key has no password.", code="api_key_bound")
+        data = _valid(PasswordChangeInputSerializer, request)
+        auth.password_change(user_id=context.user_id, **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(
+    tags=["auth"],
+    responses={200: inline_serializer("JwksOutput", {"keys": serializers.ListField(child=serializers.DictField())})},
+)
+class JwksApi(PublicApi):
+    def get(self, request: Request) -> Response:
+        """The public keys that verify access tokens (RS256); empty under HS256."""
+        response = Response({"keys": tokens.token_backend.public_jwks})
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+urlpatterns = [
+    path("register/", RegisterApi.as_view(), name="auth-register"),
+    path("token/", TokenObtainApi.as_view(), name="auth-token"),
+    path("token/refresh/", TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("token/verify/", TokenVerifyApi.as_view(), name="auth-token-verify"),
+    path("logout/", LogoutApi.as_view(), name="auth-logout"),
+    path("switch/", SwitchApi.as_view(), name="auth-switch"),
+    path("me/", MeApi.as_view(), name="auth-me"),
+    path("password/change/", PasswordChangeApi.as_view(), name="auth-password-change"),
+]

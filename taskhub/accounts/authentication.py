@@ -1,0 +1,120 @@
+"""DRF authentication: ``Bearer <access token>`` and ``Api-Key <key>``.
+
+Both end in a ``TenantContext`` on ``request.auth``. Neither reads the database on the hot
+path: token versions and keys come from the cache, which writes keep current, with the
+database as the fallback (docs/authentication.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.core.cache import cache
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+from rest_framework_simplejwt.exceptions import TokenError
+
+from taskhub.accounts import api_keys
+from taskhub.accounts.tokens import OrganizationAccessToken
+from taskhub.organizations.context import Principal, TenantContext
+from taskhub.organizations.roles import API_KEY_ROLES, Role
+from taskhub.organizations.selectors import membership_token_version, token_version_cache_key
+
+logger = logging.getLogger(__name__)
+
+
+def _invalid_token() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Token is invalid, expired or revoked.", code="token_not_valid")
+
+
+def denied_token_cache_key(jti: str) -> str:
+    return f"jwt:denied:{jti}"
+
+
+def _credential(request: Request, scheme: bytes) -> str | None:
+    parts = get_authorization_header(request).split()
+    if not parts or parts[0].lower() != scheme:
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed("Malformed Authorization header.", code="authentication_failed")
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise exceptions.AuthenticationFailed("Malformed Authorization header.", code="authentication_failed") from exc
+
+
+def access_token_context(raw: str) -> TenantContext:
+    """Validate an access token, revocation included, and return what it grants."""
+    try:
+        token = OrganizationAccessToken(raw)  # type: ignore[arg-type]
+        organization_id = UUID(str(token["org"]))
+        user_id = UUID(str(token["sub"]))
+        role = Role(token["role"])
+        version = token["mv"]
+        jti = str(token["jti"])
+    except (TokenError, KeyError, ValueError, TypeError) as exc:
+        raise _invalid_token() from exc
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _invalid_token()
+
+    version_key = token_version_cache_key(organization_id=organization_id, user_id=user_id)
+    denied_key = denied_token_cache_key(jti)
+    try:
+        cached = cache.get_many([version_key, denied_key])
+    except Exception:
+        logger.warning("cache unavailable: token version read from the database", exc_info=True)
+        cached = {}
+    if denied_key in cached:
+        raise _invalid_token()
+    current = cached.get(version_key)
+    if current is None:
+        current = membership_token_version(organization_id=organization_id, user_id=user_id)
+    if current != version:
+        raise _invalid_token()
+    return TenantContext(
+        organization_id=organization_id,
+        role=role,
+        user_id=user_id,
+        token_jti=jti,
+        token_exp=int(token["exp"]),
+    )
+
+
+class JWTAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <access token>``, bound to the organization in its ``org`` claim."""
+
+    def authenticate(self, request: Request) -> tuple[Principal, TenantContext] | None:
+        raw = _credential(request, b"bearer")
+        if raw is None:
+            return None
+        context = access_token_context(raw)
+        return Principal(user_id=context.user_id), context
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Api-Key <key>``, acting in the key's organization with the key's role."""
+
+    def authenticate(self, request: Request) -> tuple[Principal, TenantContext] | None:
+        raw = _credential(request, b"api-key")
+        if raw is None:
+            return None
+        record = api_keys.key_record(raw)
+        if record is None or record.role not in API_KEY_ROLES:
+            raise exceptions.AuthenticationFailed("API key is invalid or revoked.", code="api_key_not_valid")
+        api_keys.mark_used(record)
+        api_key_id = UUID(record.id)
+        context = TenantContext(
+            organization_id=UUID(record.organization_id),
+            role=Role(record.role),
+            api_key_id=api_key_id,
+            label=f"api-key:{record.name}",
+        )
+        return Principal(user_id=None, api_key_id=api_key_id), context
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Api-Key realm="api"'

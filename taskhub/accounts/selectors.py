@@ -1,0 +1,20 @@
+"""Reads about users and their credentials."""
+
+from typing import Any
+
+from taskhub.accounts.models import User
+from taskhub.organizations.context import TenantContext
+from taskhub.organizations.selectors import memberships_of_user, organization_get
+
+
+def me_for(*, context: TenantContext) -> dict[str, Any]:
+    """Return the caller, the organization the credential acts in, the role, and all memberships."""
+    user = User.objects.filter(pk=context.user_id).first() if context.user_id else None
+    memberships = list(memberships_of_user(user_id=context.user_id)) if context.user_id else []
+    return {
+        "user": user,
+        "organization": organization_get(organization_id=context.organization_id),
+        "role": context.role,
+        "credential": "token" if context.user_id else "api_key",
+        "memberships": [{"organization": m.organization, "role": m.role} for m in memberships],
+    }

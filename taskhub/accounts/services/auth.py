@@ -1,0 +1,190 @@
+"""Sign-up, tokens, sessions and passwords."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from django.contrib.auth import authenticate, password_validation
+from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from taskhub.accounts.authentication import access_token_context, denied_token_cache_key
+from taskhub.accounts.models import User
+from taskhub.accounts.tokens import OrganizationRefreshToken, token_pair
+from taskhub.core.actor import Actor
+from taskhub.core.errors import DomainError, Forbidden
+from taskhub.organizations.context import TenantContext
+from taskhub.organizations.models import Membership, Organization
+from taskhub.organizations.selectors import membership_for_token
+from taskhub.organizations.services.organizations import membership_tokens_revoke, organization_create
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    user: User
+    organization: Organization
+    tokens: dict[str, str]
+
+
+def _invalid_credentials() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+
+
+def _invalid_refresh() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed("Refresh token is invalid, expired or revoked.", code="token_not_valid")
+
+
+def _validate_password(password: str, user: User, field: str = "password") -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise DomainError(" ".join(exc.messages), code="password_invalid", field=field) from exc
+
+
+def user_register(
+    *, username: str, email: str, password: str, organization_name: str, ip: str | None, request_id: str
+) -> Registration:
+    """Create a user and an organization they own, and sign them in to it."""
+    user = User(username=username, email=email)
+    _validate_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            if User.objects.filter(username__iexact=username).exists():
+                raise DomainError("This username is taken.", code="username_taken", field="username")
+            if User.objects.filter(email__iexact=email).exists():
+                raise DomainError("An account with this email exists.", code="email_taken", field="email")
+            user.save()
+            actor = Actor(user_id=user.pk, label=user.username, ip=ip, request_id=request_id)
+            organization = organization_create(name=organization_name, owner=user, actor=actor)
+    except IntegrityError as exc:
+        raise DomainError("This username or email is taken.", code="username_taken", field="username") from exc
+    membership = Membership.objects.select_related("user").get(organization=organization, user=user)
+    return Registration(user=user, organization=organization, tokens=token_pair(membership))
+
+
+def _membership_or_refuse(*, user_id: UUID, organization: str | None) -> Membership:
+    membership = membership_for_token(user_id=user_id, organization=organization)
+    if membership is None:
+        # The same answer whether the organization exists or not.
+        raise Forbidden("You are not a member of that organization.", code="not_a_member")
+    return membership
+
+
+def token_obtain(*, username: str, password: str, organization: str | None) -> dict[str, str]:
+    """Check the password and issue tokens for the named organization or the user's first."""
+    # Django's ModelBackend runs the hasher for unknown users too, so timing does not tell.
+    user = authenticate(username=username, password=password)
+    if not isinstance(user, User):
+        raise _invalid_credentials()
+    return token_pair(_membership_or_refuse(user_id=user.pk, organization=organization))
+
+
+def _refresh_token(raw: str) -> OrganizationRefreshToken:
+    try:
+        token = OrganizationRefreshToken(raw)  # type: ignore[arg-type]
+        UUID(str(token["org"]))
+        UUID(str(token["sub"]))
+    except (TokenError, KeyError, ValueError) as exc:
+        raise _invalid_refresh() from exc
+    return token
+
+
+def _blacklist_once(token: OrganizationRefreshToken) -> bool:
+    """Blacklist ``token``; return False if it already was (a replayed refresh)."""
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=token["jti"],
+        defaults={
+            "token": str(token),
+            "expires_at": datetime.fromtimestamp(token["exp"], tz=UTC),
+            "user_id": token["sub"],
+        },
+    )
+    _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+    return created
+
+
+@transaction.atomic
+def token_refresh(*, refresh: str) -> dict[str, str]:
+    """Rotate: the old refresh token stops working and a new pair is issued."""
+    token = _refresh_token(refresh)
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(organization_id=token["org"], user_id=token["sub"], user__is_active=True)
+        .first()
+    )
+    if membership is None or not _blacklist_once(token):
+        raise _invalid_refresh()
+    return token_pair(membership)
+
+
+def token_verify(*, token: str) -> None:
+    """Accept a live access token (revocation included) or a live refresh token, else 401."""
+    try:
+        access_token_context(token)
+    except exceptions.AuthenticationFailed:
+        refresh = _refresh_token(token)
+        if not Membership.objects.filter(organization_id=refresh["org"], user_id=refresh["sub"]).exists():
+            raise _invalid_refresh() from None
+
+
+def _deny_access_token(context: TenantContext | None) -> None:
+    if context is None or context.token_jti is None or context.token_exp is None:
+        return
+    remaining = int(context.token_exp - time.time())
+    if remaining > 0:
+        try:
+            cache.set(denied_token_cache_key(context.token_jti), 1, timeout=remaining)
+        except Exception:  # noqa: BLE001
+            logger.error("cache unavailable: the access token used to log out stays valid until it expires")
+
+
+def _blacklist_all(user_id: UUID | str) -> None:
+    live = OutstandingToken.objects.filter(user_id=user_id, expires_at__gt=timezone.now()).filter(
+        Q(blacklistedtoken__isnull=True)
+    )
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
+
+
+@transaction.atomic
+def logout(*, refresh: str, everywhere: bool, context: TenantContext | None) -> None:
+    """End the session of ``refresh`` (and the access token presented), or every session."""
+    token = _refresh_token(refresh)
+    if everywhere:
+        _blacklist_all(token["sub"])
+        membership_tokens_revoke(user_id=UUID(str(token["sub"])))
+    elif not _blacklist_once(token):
+        raise _invalid_refresh()
+    _deny_access_token(context)
+
+
+def organization_switch(*, context: TenantContext, organization: str) -> dict[str, str]:
+    """Issue tokens for another organization of the same user."""
+    if context.user_id is None:
+        raise Forbidden("An API key is bound to its organization.", code="api_key_bound")
+    return token_pair(_membership_or_refuse(user_id=context.user_id, organization=organization))
+
+
+@transaction.atomic
+def password_change(*, user_id: UUID, old_password: str, new_password: str) -> None:
+    """Change the password; every refresh and access token of the user stops working."""
+    user = User.objects.select_for_update().get(pk=user_id)
+    if not user.check_password(old_password):
+        raise DomainError("The current password is wrong.", code="wrong_password", field="old_password")
+    _validate_password(new_password, user, field="new_password")
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    _blacklist_all(user.pk)
+    membership_tokens_revoke(user_id=user.pk)

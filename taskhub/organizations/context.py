@@ -1,0 +1,57 @@
+"""Who a request acts as, and in which organization; set by authentication on ``request.auth``.
+
+Kept apart from the API base (tenancy.py) because authentication classes load while DRF
+itself is being imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+from uuid import UUID
+
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+from taskhub.organizations.roles import Role
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """The organization a request acts in, and as whom."""
+
+    organization_id: UUID
+    role: Role
+    user_id: UUID | None = None
+    api_key_id: UUID | None = None
+    label: str = ""
+    token_jti: str | None = None
+    token_exp: int | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """``request.user`` for a token or key: identity without a database read."""
+
+    user_id: UUID | None
+    api_key_id: UUID | None = None
+    is_authenticated: ClassVar[bool] = True
+    is_anonymous: ClassVar[bool] = False
+    is_active: ClassVar[bool] = True
+    is_staff: ClassVar[bool] = False
+
+    @property
+    def pk(self) -> UUID | None:
+        return self.user_id or self.api_key_id
+
+    @property
+    def id(self) -> UUID | None:
+        return self.pk
+
+
+def tenant_of(request: Request) -> TenantContext:
+    """Return the request's tenant context; without one, refuse (fail closed)."""
+    context = request.auth
+    if not isinstance(context, TenantContext):
+        raise exceptions.NotAuthenticated()
+    return context

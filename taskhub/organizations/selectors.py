@@ -1,0 +1,75 @@
+"""Reads of organizations and memberships."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from taskhub.organizations.models import Invitation, Membership, Organization
+
+logger = logging.getLogger(__name__)
+
+# Cached for a membership that does not exist: no token carries version 0.
+NO_MEMBERSHIP = 0
+
+
+def token_version_cache_key(*, organization_id: UUID | str, user_id: UUID | str) -> str:
+    return f"org:{organization_id}:mv:{user_id}"
+
+
+def membership_token_version(*, organization_id: UUID | str, user_id: UUID | str) -> int:
+    """Return the membership's current token version from the database, caching it."""
+    version = (
+        Membership.objects.filter(organization_id=organization_id, user_id=user_id)
+        .values_list("token_version", flat=True)
+        .first()
+    )
+    version = NO_MEMBERSHIP if version is None else version
+    try:
+        cache.set(
+            token_version_cache_key(organization_id=organization_id, user_id=user_id),
+            version,
+            timeout=settings.AUTH_CACHE_SECONDS,
+        )
+    except Exception:
+        logger.warning("cache unavailable: token version not cached", exc_info=True)
+    return version
+
+
+def organization_get(*, organization_id: UUID | str) -> Organization:
+    return Organization.objects.get(pk=organization_id)
+
+
+def organization_by_reference(*, reference: str) -> Organization | None:
+    """Return the organization whose id or slug is ``reference``."""
+    try:
+        return Organization.objects.filter(pk=UUID(reference)).first()
+    except ValueError:
+        return Organization.objects.filter(slug=reference).first()
+
+
+def membership_list(*, organization_id: UUID | str) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization_id=organization_id).select_related("user")
+
+
+def memberships_of_user(*, user_id: UUID | str) -> QuerySet[Membership]:
+    return Membership.objects.filter(user_id=user_id).select_related("organization").order_by("created_at")
+
+
+def membership_for_token(*, user_id: UUID | str, organization: str | None) -> Membership | None:
+    """Return the membership a new token acts through: the named organization, else the user's first."""
+    memberships = memberships_of_user(user_id=user_id).select_related("user")
+    if organization is None:
+        return memberships.first()
+    try:
+        return memberships.filter(organization_id=UUID(organization)).first()
+    except ValueError:
+        return memberships.filter(organization__slug=organization).first()
+
+
+def invitation_list(*, organization_id: UUID | str) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(organization_id=organization_id).select_related("invited_by")

@@ -1,0 +1,184 @@
+"""Writes to organizations and memberships."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils.text import slugify
+
+from taskhub.accounts.models import User
+from taskhub.audit.services import audit_record, changes_between
+from taskhub.core.actor import Actor
+from taskhub.core.errors import Conflict, DomainError, Forbidden
+from taskhub.organizations.models import Membership, Organization
+from taskhub.organizations.roles import Role
+from taskhub.organizations.selectors import token_version_cache_key
+
+logger = logging.getLogger(__name__)
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "org"
+    slug, suffix = base, 2
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{suffix}"
+        suffix += 1
+    return slug
+
+
+def _publish_token_versions(memberships: list[tuple[UUID, UUID, int]]) -> None:
+    """After commit, put each membership's new token version (0: gone) into the cache."""
+
+    def publish() -> None:
+        values = {
+            token_version_cache_key(organization_id=org, user_id=user): version for org, user, version in memberships
+        }
+        try:
+            cache.set_many(values, timeout=settings.AUTH_CACHE_SECONDS)
+        except Exception:
+            # A stale entry could otherwise keep revoked tokens alive: try to drop them instead.
+            logger.error("cache unavailable while revoking tokens", exc_info=True)
+            try:
+                cache.delete_many(list(values))
+            except Exception:
+                logger.critical("revoked tokens may work until their cache entries expire", exc_info=True)
+
+    transaction.on_commit(publish)
+
+
+def membership_tokens_revoke(*, user_id: UUID, organization_id: UUID | None = None) -> None:
+    """Make the user's access tokens fail from the next request, in one organization or all."""
+    memberships = Membership.objects.filter(user_id=user_id)
+    if organization_id is not None:
+        memberships = memberships.filter(organization_id=organization_id)
+    memberships.update(token_version=F("token_version") + 1)
+    _publish_token_versions(list(memberships.values_list("organization_id", "user_id", "token_version")))
+
+
+@transaction.atomic
+def organization_create(*, name: str, owner: User, slug: str | None = None, actor: Actor | None = None) -> Organization:
+    """Create an organization with ``owner`` as its first owner."""
+    if slug and Organization.objects.filter(slug=slug).exists():
+        raise Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
+    organization = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
+    membership = Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    actor = actor or Actor(user_id=owner.pk)
+    audit_record(organization_id=organization.pk, actor=actor, action="organization.created", target=organization)
+    audit_record(
+        organization_id=organization.pk,
+        actor=actor,
+        action="member.added",
+        target=membership,
+        changes={"role": [None, Role.OWNER]},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_update(
+    *, organization_id: UUID, actor: Actor, name: str | None = None, slug: str | None = None
+) -> Organization:
+    organization = Organization.objects.select_for_update().get(pk=organization_id)
+    before = {"name": organization.name, "slug": organization.slug}
+    if slug is not None and slug != organization.slug:
+        if Organization.objects.filter(slug=slug).exists():
+            raise Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
+        organization.slug = slug
+    if name is not None:
+        organization.name = name
+    changes = changes_between(before, {"name": organization.name, "slug": organization.slug})
+    if changes:
+        organization.save(update_fields=["name", "slug", "updated_at"])
+        audit_record(
+            organization_id=organization.pk,
+            actor=actor,
+            action="organization.updated",
+            target=organization,
+            changes=changes,
+        )
+    return organization
+
+
+@transaction.atomic
+def organization_delete(*, organization_id: UUID, actor: Actor) -> None:
+    """Delete the organization and everything it owns; every token for it stops working."""
+    organization = Organization.objects.select_for_update().get(pk=organization_id)
+    members = list(organization.memberships.values_list("organization_id", "user_id"))
+    logger.warning(
+        "organization deleted",
+        extra={"organization_id": str(organization.pk), "actor_user_id": str(actor.user_id)},
+    )
+    organization.delete()
+    _publish_token_versions([(org, user, 0) for org, user in members])
+
+
+def _owner_count(organization_id: UUID) -> int:
+    return Membership.objects.filter(organization_id=organization_id, role=Role.OWNER).count()
+
+
+def _lock_members(organization_id: UUID) -> None:
+    # Serializes owner changes per organization, so two concurrent demotions cannot both
+    # pass the last-owner check.
+    Organization.objects.select_for_update().filter(pk=organization_id).values_list("pk").first()
+
+
+@transaction.atomic
+def membership_role_change(
+    *, organization_id: UUID, membership_id: UUID, role: str, actor: Actor, actor_role: Role
+) -> Membership:
+    """Change a member's role; only owners touch owners, and the last owner stays owner."""
+    _lock_members(organization_id)
+    membership = Membership.objects.select_related("user").get(pk=membership_id, organization_id=organization_id)
+    new_role = Role(role)
+    if (Role.OWNER in (membership.role, new_role)) and actor_role != Role.OWNER:
+        raise Forbidden("Only owners may grant or change the owner role.")
+    if membership.role == new_role:
+        return membership
+    if membership.role == Role.OWNER and _owner_count(organization_id) == 1:
+        raise DomainError("The last owner cannot be demoted.", code="last_owner", field="role")
+    old_role = membership.role
+    membership.role = new_role
+    membership.save(update_fields=["role", "updated_at"])
+    membership_tokens_revoke(user_id=membership.user_id, organization_id=organization_id)
+    membership.refresh_from_db(fields=["token_version"])
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="member.role_changed",
+        target=membership,
+        changes={"role": [old_role, new_role]},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, organization_id: UUID, membership_id: UUID, actor: Actor, actor_role: Role) -> None:
+    """Remove a member (or let one leave); their tokens for this organization stop at once."""
+    _lock_members(organization_id)
+    membership = Membership.objects.select_related("user").get(pk=membership_id, organization_id=organization_id)
+    leaving = membership.user_id == actor.user_id
+    if not leaving:
+        if not actor_role.at_least(Role.ADMIN):
+            raise Forbidden("Your role in this organization does not allow this action.")
+        if membership.role == Role.OWNER and actor_role != Role.OWNER:
+            raise Forbidden("Only owners may remove an owner.")
+    if membership.role == Role.OWNER and _owner_count(organization_id) == 1:
+        raise DomainError(
+            "The last owner cannot leave; make another member owner or delete the organization.",
+            code="last_owner",
+        )
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="member.left" if leaving else "member.removed",
+        target=membership,
+        changes={"role": [membership.role, None]},
+    )
+    user_id = membership.user_id
+    membership.delete()
+    _publish_token_versions([(organization_id, user_id, 0)])

@@ -1,0 +1,96 @@
+"""The tenant boundary: who is calling, in which organization, and the one API base for tenant data.
+
+Authentication (taskhub.accounts.authentication) turns a token or API key into a
+``TenantContext`` on ``request.auth``. ``TenantAPIView`` is the only way an endpoint reads
+tenant rows: it owns ``get_queryset`` and ``get_object``, hands the organization to a
+selector explicitly, and refuses subclasses that try to replace either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from rest_framework import generics, permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from taskhub.core.actor import Actor
+from taskhub.core.http import client_ip, request_id
+from taskhub.organizations.context import TenantContext, tenant_of
+from taskhub.organizations.roles import role_allows
+
+
+def actor_of(request: Request) -> Actor:
+    """Return who is acting, for the audit log."""
+    context = tenant_of(request)
+    return Actor(
+        user_id=context.user_id,
+        api_key_id=context.api_key_id,
+        label=context.label,
+        ip=client_ip(request),
+        request_id=request_id(request),
+    )
+
+
+class RolePermission(permissions.BasePermission):
+    """Allow a request when the caller's role holds the view's permission for the method."""
+
+    message = "Your role in this organization does not allow this action."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        context = tenant_of(request)
+        method = "GET" if request.method == "HEAD" else (request.method or "")
+        required = getattr(view, "permission_by_method", {}).get(method)
+        if required is not None:
+            return role_allows(context.role, required)
+        if method == "OPTIONS":
+            return True
+        # A method the view does not serve goes on to its 405; one it serves but did not map
+        # is allowed to no one.
+        return method not in view.allowed_methods
+
+
+class TenantAPIView(generics.GenericAPIView[Any]):
+    """Base for every endpoint over tenant data.
+
+    Subclasses set ``selector`` (a function taking ``organization_id`` keyword and returning
+    that organization's queryset) and ``permission_by_method`` (HTTP method to a permission
+    name from roles.MINIMUM_ROLE). They may not override ``get_queryset``, ``get_object`` or
+    the permission classes.
+    """
+
+    permission_classes = [RolePermission]
+    permission_by_method: ClassVar[dict[str, str]] = {}
+    selector: ClassVar[Callable[..., QuerySet[Any]]]
+    lookup_field = "pk"
+    lookup_url_kwarg = "id"
+
+    _SEALED = ("get_queryset", "get_object", "permission_classes", "check_permissions", "initial")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        overridden = [name for name in cls._SEALED if name in cls.__dict__]
+        if overridden:
+            raise TypeError(f"{cls.__name__} may not override {', '.join(overridden)}: TenantAPIView owns them.")
+        if "selector" in cls.__dict__ and not isinstance(cls.__dict__["selector"], staticmethod):
+            cls.selector = staticmethod(cls.__dict__["selector"])
+
+    @property
+    def tenant(self) -> TenantContext:
+        return tenant_of(self.request)
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.request)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        selector = getattr(type(self), "selector", None)
+        if selector is None:
+            raise TypeError(f"{type(self).__name__} has no selector.")
+        return selector(organization_id=self.tenant.organization_id)
+
+    def get_object(self) -> Any:
+        # get_queryset is already limited to the organization: another tenant's id is a 404.
+        return super().get_object()
