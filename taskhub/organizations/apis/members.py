@@ -2,7 +2,7 @@
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,7 +14,7 @@ from taskhub.organizations.tenancy import TenantAPIView
 
 
 @extend_schema(tags=["members"])
-class MemberListApi(TenantAPIView):
+class MemberListApi(mixins.ListModelMixin, TenantAPIView):
     selector = membership_list
     permission_by_method = {"GET": "member.read"}
     serializer_class = MemberSerializer
@@ -24,8 +24,7 @@ class MemberListApi(TenantAPIView):
 
     def get(self, request: Request) -> Response:
         """List the organization's members."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+        return self.list(request)
 
 
 @extend_schema(tags=["members"])
