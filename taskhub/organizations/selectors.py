@@ -73,3 +73,8 @@ def membership_for_token(*, user_id: UUID | str, organization: str | None) -> Me
 
 def invitation_list(*, organization_id: UUID | str) -> QuerySet[Invitation]:
     return Invitation.objects.filter(organization_id=organization_id).select_related("invited_by")
+
+
+def organization_queryset(*, organization_id: UUID | str) -> QuerySet[Organization]:
+    """Return the caller's organization as a one-row queryset, for the tenant API base."""
+    return Organization.objects.filter(pk=organization_id)

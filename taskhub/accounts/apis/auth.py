@@ -42,6 +42,10 @@ class PublicApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [permissions.AllowAny]
 
+    def get_authenticate_header(self, request: Request) -> str:
+        # A refused credential in the body is still a 401, with the scheme to use next.
+        return 'Bearer realm="api"'
+
 
 @extend_schema(tags=["auth"])
 class RegisterApi(PublicApi):

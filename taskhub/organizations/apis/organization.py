@@ -1,3 +1,71 @@
-from django.urls import URLPattern
+"""The caller's own organization: the one the token or key is bound to."""
 
-urlpatterns: list[URLPattern] = []
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from taskhub.organizations.export import organization_export
+from taskhub.organizations.selectors import organization_queryset
+from taskhub.organizations.serializers.organization import (
+    OrganizationExportSerializer,
+    OrganizationSerializer,
+    OrganizationUpdateSerializer,
+)
+from taskhub.organizations.services.organizations import organization_delete, organization_update
+from taskhub.organizations.tenancy import TenantAPIView
+
+
+@extend_schema(tags=["organization"])
+class OrganizationApi(TenantAPIView):
+    selector = organization_queryset
+    permission_by_method = {
+        "GET": "organization.read",
+        "PATCH": "organization.update",
+        "DELETE": "organization.delete",
+    }
+    serializer_class = OrganizationSerializer
+
+    def get(self, request: Request) -> Response:
+        """Show the organization the credential acts in."""
+        return Response(OrganizationSerializer(self.get_queryset().get()).data)
+
+    @extend_schema(request=OrganizationUpdateSerializer, responses={200: OrganizationSerializer})
+    def patch(self, request: Request) -> Response:
+        """Rename the organization or change its slug."""
+        serializer = OrganizationUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        organization = organization_update(
+            organization_id=self.tenant.organization_id, actor=self.actor, **serializer.validated_data
+        )
+        return Response(OrganizationSerializer(organization).data)
+
+    def delete(self, request: Request) -> Response:
+        """Delete the organization and everything it owns."""
+        organization_delete(organization_id=self.tenant.organization_id, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["organization"])
+class OrganizationExportApi(TenantAPIView):
+    selector = organization_queryset
+    permission_by_method = {"GET": "organization.export"}
+
+    @extend_schema(responses={200: OrganizationExportSerializer})
+    def get(self, request: Request) -> HttpResponse:
+        """Download every row the organization owns, as JSON."""
+        data = organization_export(organization_id=self.tenant.organization_id)
+        response = HttpResponse(json.dumps(data, cls=DjangoJSONEncoder), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="organization-{self.tenant.organization_id}.json"'
+        return response
+
+
+urlpatterns = [
+    path("organization/", OrganizationApi.as_view(), name="organization"),
+    path("organization/export/", OrganizationExportApi.as_view(), name="organization-export"),
+]

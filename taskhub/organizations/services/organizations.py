@@ -32,21 +32,24 @@ def _unique_slug(name: str) -> str:
 
 
 def _publish_token_versions(memberships: list[tuple[UUID, UUID, int]]) -> None:
-    """After commit, put each membership's new token version (0: gone) into the cache."""
+    """Put each membership's new token version (0: gone) into the cache.
+
+    The entries are dropped at once, so no request trusts the old version, and written again
+    after commit, so a request that re-read the old row before the commit cannot leave it cached.
+    """
+    values = {
+        token_version_cache_key(organization_id=org, user_id=user): version for org, user, version in memberships
+    }
+    try:
+        cache.delete_many(list(values))
+    except Exception:  # noqa: BLE001
+        logger.error("cache unavailable while revoking tokens", exc_info=True)
 
     def publish() -> None:
-        values = {
-            token_version_cache_key(organization_id=org, user_id=user): version for org, user, version in memberships
-        }
         try:
             cache.set_many(values, timeout=settings.AUTH_CACHE_SECONDS)
-        except Exception:
-            # A stale entry could otherwise keep revoked tokens alive: try to drop them instead.
-            logger.error("cache unavailable while revoking tokens", exc_info=True)
-            try:
-                cache.delete_many(list(values))
-            except Exception:
-                logger.critical("revoked tokens may work until their cache entries expire", exc_info=True)
+        except Exception:  # noqa: BLE001
+            logger.critical("cache unavailable: revoked tokens may work until their entries expire", exc_info=True)
 
     transaction.on_commit(publish)
 

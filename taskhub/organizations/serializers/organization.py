@@ -1,0 +1,27 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from taskhub.organizations.models import Organization
+
+
+class OrganizationSerializer(serializers.ModelSerializer[Organization]):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class OrganizationUpdateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200, required=False)
+    slug = serializers.SlugField(max_length=60, required=False)
+
+
+class OrganizationExportSerializer(serializers.Serializer[Any]):
+    exported_at = serializers.DateTimeField()
+    organization = serializers.DictField()
+    users = serializers.ListField(child=serializers.DictField())
+    tables = serializers.DictField(
+        child=serializers.ListField(child=serializers.DictField()),
+        help_text="Rows of every tenant-owned table, keyed by app_label.model.",
+    )
