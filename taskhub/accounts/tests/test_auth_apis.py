@@ -318,8 +318,7 @@ def test_password_change_ends_every_token_of_the_user(api_client, tenant_a, clie
     assert client.post(REFRESH, {"refresh": pair["refresh"]}, format="json").status_code == 401
     assert client.post(TOKEN, {"username": "member-a", "password": PASSWORD}, format="json").status_code == 401
     assert (
-        client.post(TOKEN, {"username": "member-a", "password": "An0ther-good-one"}, format="json").status_code
-        == 200
+        client.post(TOKEN, {"username": "member-a", "password": "An0ther-good-one"}, format="json").status_code == 200
     )
 
 
