@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from taskhub.organizations.models import Membership
@@ -47,6 +47,8 @@ class KeyRingTokenBackend(TokenBackend):
     """SimpleJWT's backend with a ``kid`` header and several verifying keys under RS256."""
 
     def __init__(self) -> None:
+        # Read at construction: SimpleJWT rebinds api_settings when settings change.
+        api_settings = jwt_settings.api_settings
         super().__init__(
             api_settings.ALGORITHM,
             api_settings.SIGNING_KEY,
