@@ -99,7 +99,7 @@ def test_rs256_refuses_unknown_kid_and_hs256_signed_with_the_public_key(use_rs25
     unknown_kid = jwt.encode(claims, other_private, algorithm="RS256", headers={"kid": "not-ours"})
     # HS256 keyed with the public PEM: the classic algorithm-confusion forgery.
     confused = jwt.api_jws.PyJWS()
-    confused._algorithms["HS256"].prepare_key = lambda key: key  # type: ignore[method-assign]
+    confused._algorithms["HS256"].prepare_key = lambda key: key
     forged = confused.encode(
         jwt.api_jwt.PyJWT()._encode_payload(claims),
         public_pem.encode(),
