@@ -365,3 +365,22 @@ def test_malformed_authorization_headers_are_401_json(api_client, tenant_a):
         response = api_client.get(ME)
         assert response.status_code == 401, header
         assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.django_db
+def test_unknown_user_costs_a_password_hash_like_a_wrong_password(api_client, tenant_a, monkeypatch):
+    from django.contrib.auth.hashers import MD5PasswordHasher  # noqa: PLC0415
+
+    calls = []
+    original = MD5PasswordHasher.encode
+
+    def counting(self, password, salt):
+        calls.append(password)
+        return original(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", counting)
+    api_client.post(TOKEN, {"username": "nobody", "password": "guess-1"})
+    unknown_user_hashes = len(calls)
+    api_client.post(TOKEN, {"username": "owner-a", "password": "guess-2"})
+    # Same work either way, so response time does not reveal which usernames exist.
+    assert unknown_user_hashes == len(calls) - unknown_user_hashes == 1
