@@ -1,8 +1,11 @@
 """Reads about users and their credentials."""
 
 from typing import Any
+from uuid import UUID
 
-from taskhub.accounts.models import User
+from django.db.models import QuerySet
+
+from taskhub.accounts.models import ApiKey, User
 from taskhub.organizations.context import TenantContext
 from taskhub.organizations.selectors import memberships_of_user, organization_get
 
@@ -18,3 +21,8 @@ def me_for(*, context: TenantContext) -> dict[str, Any]:
         "credential": "token" if context.user_id else "api_key",
         "memberships": [{"organization": m.organization, "role": m.role} for m in memberships],
     }
+
+
+def api_key_list(*, organization_id: UUID | str) -> QuerySet[ApiKey]:
+    """Return the organization's live keys; revoked ones keep their row but are not listed."""
+    return ApiKey.objects.filter(organization_id=organization_id, revoked_at__isnull=True)

@@ -1,3 +1,46 @@
-from django.urls import URLPattern
+"""The organization's audit log: who did what to which object, when and from where."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import path
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import filters, mixins
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from taskhub.audit.filters import AuditEventFilter
+from taskhub.audit.selectors import audit_event_list
+from taskhub.audit.serializers import AuditEventSerializer
+from taskhub.organizations.tenancy import TenantAPIView
+
+
+@extend_schema(tags=["audit"])
+class AuditEventListApi(mixins.ListModelMixin, TenantAPIView):
+    selector = audit_event_list
+    permission_by_method = {"GET": "audit.read"}
+    serializer_class = AuditEventSerializer
+    # No free-text search: the log is read by exact filters, which its indexes serve.
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    filterset_class = AuditEventFilter
+    # Newest first by default (the paginator's ordering); oldest first on request.
+    ordering_fields = ["created_at"]
+
+    def get(self, request: Request) -> Response:
+        """List the organization's audit events, newest first."""
+        return self.list(request)
+
+
+@extend_schema(tags=["audit"])
+class AuditEventDetailApi(TenantAPIView):
+    selector = audit_event_list
+    permission_by_method = {"GET": "audit.read"}
+    serializer_class = AuditEventSerializer
+
+    def get(self, request: Request, id: str) -> Response:
+        """Show one audit event."""
+        return Response(AuditEventSerializer(self.get_object()).data)
+
+
+urlpatterns = [
+    path("audit-events/", AuditEventListApi.as_view(), name="audit-event-list"),
+    path("audit-events/<uuid:id>/", AuditEventDetailApi.as_view(), name="audit-event-detail"),
+]

@@ -1,0 +1,37 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from taskhub.accounts.models import ApiKey
+from taskhub.organizations.roles import API_KEY_ROLES, Role
+
+
+class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
+    # The project-wide role enum, so the schema has one RoleEnum; a key only ever holds member or viewer.
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "role", "prefix", "created_by", "created_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.SerializerMethodField(help_text="The secret; shown in this response only, never again.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+    def get_key(self, api_key: ApiKey) -> str:
+        return str(self.context["key"])
+
+
+class ApiKeyCreateInputSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+    role = serializers.ChoiceField(choices=Role.choices, help_text="member or viewer: keys never administer.")
+
+    def validate_role(self, role: str) -> str:
+        if role not in API_KEY_ROLES:
+            raise serializers.ValidationError("An API key's role is member or viewer.", code="invalid_choice")
+        return role
