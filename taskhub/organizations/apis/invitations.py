@@ -1,3 +1,119 @@
-from django.urls import URLPattern
+"""Invitations to the caller's organization, and accepting one."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from taskhub.core.errors import DomainError, Forbidden
+from taskhub.core.http import client_ip, request_id
+from taskhub.organizations.context import TenantContext
+from taskhub.organizations.invitation_filters import InvitationFilter
+from taskhub.organizations.selectors import invitation_list
+from taskhub.organizations.serializers.invitations import (
+    InvitationAcceptInputSerializer,
+    InvitationAcceptOutputSerializer,
+    InvitationCreateInputSerializer,
+    InvitationSerializer,
+)
+from taskhub.organizations.services.invitations import (
+    Acceptance,
+    invitation_accept,
+    invitation_accept_new_user,
+    invitation_create,
+    invitation_revoke,
+)
+from taskhub.organizations.tenancy import TenantAPIView, actor_of
+
+
+@extend_schema(tags=["invitations"])
+class InvitationListApi(mixins.ListModelMixin, TenantAPIView):
+    selector = invitation_list
+    permission_by_method = {"GET": "invitation.manage", "POST": "invitation.manage"}
+    serializer_class = InvitationSerializer
+    filterset_class = InvitationFilter
+    search_fields = ["email"]
+    ordering_fields = ["created_at", "expires_at"]
+
+    def get(self, request: Request) -> Response:
+        """List the organization's invitations."""
+        return self.list(request)
+
+    @extend_schema(request=InvitationCreateInputSerializer, responses={201: InvitationSerializer})
+    def post(self, request: Request) -> Response:
+        """Invite someone by email; the token goes to that address only, never into the answer."""
+        serializer = InvitationCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = invitation_create(
+            organization_id=self.tenant.organization_id,
+            actor=self.actor,
+            actor_role=self.tenant.role,
+            email=serializer.validated_data["email"],
+            role=serializer.validated_data["role"],
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["invitations"])
+class InvitationDetailApi(TenantAPIView):
+    selector = invitation_list
+    permission_by_method = {"DELETE": "invitation.manage"}
+    serializer_class = InvitationSerializer
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: str) -> Response:
+        """Revoke a pending invitation."""
+        invitation = self.get_object()
+        invitation_revoke(organization_id=self.tenant.organization_id, invitation_id=invitation.pk, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["invitations"])
+class InvitationAcceptApi(APIView):
+    # Not tenant-scoped: the caller joins an organization they are not in yet, signed in
+    # (a Bearer token for any organization) or as a new user (username and password).
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(request=InvitationAcceptInputSerializer, responses={201: InvitationAcceptOutputSerializer})
+    def post(self, request: Request) -> Response:
+        """Accept an invitation, signed in or as a new user; answers tokens for the organization joined."""
+        serializer = InvitationAcceptInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        context = request.auth
+        if isinstance(context, TenantContext):
+            if context.user_id is None:
+                raise Forbidden("An API key cannot accept an invitation.", code="api_key_bound")
+            if "username" in data:
+                # A stale token left in a client would otherwise silently join the wrong account.
+                raise DomainError(
+                    "Send username and password only when not signed in.", code="already_signed_in", field="username"
+                )
+            acceptance = invitation_accept(token=data["token"], user_id=context.user_id, actor=actor_of(request))
+        elif "username" in data:
+            acceptance = invitation_accept_new_user(
+                token=data["token"],
+                username=data["username"],
+                password=data["password"],
+                ip=client_ip(request),
+                request_id=request_id(request),
+            )
+        else:
+            raise exceptions.NotAuthenticated("Sign in, or send a username and password to join as a new user.")
+        return Response(_acceptance_body(acceptance), status=status.HTTP_201_CREATED)
+
+
+def _acceptance_body(acceptance: Acceptance) -> dict[str, object]:
+    membership = acceptance.membership
+    body = {"organization": membership.organization, "role": membership.role, **acceptance.tokens}
+    return dict(InvitationAcceptOutputSerializer(body).data)
+
+
+urlpatterns = [
+    path("invitations/", InvitationListApi.as_view(), name="invitation-list"),
+    # Before the detail route, so "accept" is never read as an id.
+    path("invitations/accept/", InvitationAcceptApi.as_view(), name="invitation-accept"),
+    path("invitations/<uuid:id>/", InvitationDetailApi.as_view(), name="invitation-detail"),
+]

@@ -1,0 +1,313 @@
+"""Invitations: offering a role in an organization by email, revoking the offer, accepting it.
+
+The raw token exists only in the email: the database keeps its SHA-256. It is 256 random
+bits, so a slow hash would add nothing, and the hash still finds the row through its
+unique index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.base_user import BaseUserManager
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import exceptions, status
+
+from taskhub.accounts.models import User
+from taskhub.accounts.services.auth import _validate_password
+from taskhub.accounts.tokens import token_pair
+from taskhub.audit.services import audit_record
+from taskhub.core.actor import Actor
+from taskhub.core.errors import Conflict, DomainError, Forbidden, NotFound
+from taskhub.organizations.models import Invitation, InvitationStatus, Membership, Organization
+from taskhub.organizations.roles import Role, role_allows
+
+logger = logging.getLogger(__name__)
+
+RATE_WINDOW_SECONDS = 3600
+
+# Why an invitation cannot be accepted, by its status.
+_REFUSALS: dict[InvitationStatus, tuple[str, str]] = {
+    InvitationStatus.ACCEPTED: ("This invitation has already been used.", "invitation_used"),
+    InvitationStatus.REVOKED: ("This invitation has been revoked.", "invitation_revoked"),
+    InvitationStatus.EXPIRED: ("This invitation has expired; ask for a new one.", "invitation_expired"),
+}
+
+
+class InvitationEmailUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The invitation email could not be sent; try again later."
+    default_code = "email_unavailable"
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The membership an accepted invitation created, and tokens that act in it."""
+
+    membership: Membership
+    tokens: dict[str, str]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_rate_cache_key(*, organization_id: UUID | str, window: int) -> str:
+    return f"org:{organization_id}:invitations:{window}"
+
+
+def _has_pending_invitation(organization_id: UUID, email: str) -> bool:
+    return Invitation.objects.filter(
+        organization_id=organization_id,
+        email__iexact=email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).exists()
+
+
+def _consume_invitation_slot(organization_id: UUID) -> None:
+    """Count one invitation against the organization's hourly limit; refuse past it.
+
+    The count lives in the cache. When the cache is unavailable (Redis down) the invitation
+    is allowed and a warning logged: creating invitations takes an admin of the
+    organization, so failing open costs little, while failing closed would stop every
+    organization from inviting anyone during the outage.
+    """
+    now = time.time()
+    window = int(now // RATE_WINDOW_SECONDS)
+    key = invitation_rate_cache_key(organization_id=organization_id, window=window)
+    try:
+        # add() then incr() is atomic on Redis: concurrent requests cannot share a slot.
+        cache.add(key, 0, timeout=RATE_WINDOW_SECONDS + 60)
+        count = cache.incr(key)
+    except Exception:
+        logger.warning(
+            "cache unavailable: invitation rate limit not enforced",
+            extra={"organization_id": str(organization_id)},
+            exc_info=True,
+        )
+        return
+    if count > settings.INVITATIONS_PER_HOUR:
+        retry_after = max(1, (window + 1) * RATE_WINDOW_SECONDS - int(now))
+        raise exceptions.Throttled(
+            wait=retry_after, detail="This organization has sent too many invitations in the last hour."
+        )
+
+
+def _accept_link(token: str) -> str:
+    return f"{settings.FRONTEND_URL.rstrip('/')}/accept-invitation?{urlencode({'token': token})}"
+
+
+def _send_invitation_email(invitation: Invitation, organization: Organization, token: str) -> None:
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    body = (
+        f"You have been invited to join {organization.name} on Taskhub as {Role(invitation.role).label.lower()}.\n\n"
+        f"Accept the invitation: {_accept_link(token)}\n\n"
+        f"Or paste this invitation token into the app: {token}\n\n"
+        f"The invitation works once and expires on {expires}. "
+        "If you did not expect it, ignore this email.\n"
+    )
+    # One line: a line break in a header would make the mail library refuse the message.
+    name = " ".join(organization.name.split())
+    send_mail(
+        subject=f"You're invited to join {name} on Taskhub",
+        message=body,
+        from_email=None,
+        recipient_list=[invitation.email],
+        fail_silently=False,
+    )
+
+
+@transaction.atomic
+def _invitation_insert(
+    *, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: Role
+) -> tuple[Invitation, Organization, str]:
+    if not role_allows(actor_role, "invitation.manage"):
+        raise Forbidden("Your role in this organization does not allow this action.")
+    if role == Role.OWNER and actor_role != Role.OWNER:
+        raise Forbidden("Only owners may invite an owner.")
+    # Locking the organization serializes invitations to it, so two concurrent requests
+    # cannot both pass the "no pending invitation" check for the same email.
+    organization = Organization.objects.select_for_update().get(pk=organization_id)
+    if Membership.objects.filter(organization_id=organization_id, user__email__iexact=email).exists():
+        raise Conflict("This person is already a member.", code="already_member", field="email")
+    if _has_pending_invitation(organization_id, email):
+        raise Conflict("This email already has a pending invitation.", code="invitation_pending", field="email")
+    _consume_invitation_slot(organization_id)
+
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        token_hash=hash_token(token),
+        invited_by_id=actor.user_id,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_LIFETIME_DAYS),
+    )
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="invitation.created",
+        target=invitation,
+        changes={"email": [None, email], "role": [None, role.value]},
+    )
+    return invitation, organization, token
+
+
+def invitation_create(*, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: str) -> Invitation:
+    """Invite ``email`` to the organization with ``role`` and email them the token."""
+    email = BaseUserManager.normalize_email(email.strip())
+    invitation, organization, token = _invitation_insert(
+        organization_id=organization_id, actor=actor, actor_role=actor_role, email=email, role=Role(role)
+    )
+    # Sent once the insert's transaction is over, so no lock is held while the mail server answers.
+    try:
+        _send_invitation_email(invitation, organization, token)
+    except Exception as exc:
+        logger.error(
+            "invitation email not sent; invitation revoked",
+            extra={"organization_id": str(organization_id), "invitation_id": str(invitation.pk)},
+            exc_info=True,
+        )
+        # Nobody holds the token, so the invitation could never be accepted: revoke it, which
+        # also lets the admin invite the same address again.
+        _invitation_revoke_unsent(invitation=invitation, actor=actor)
+        if isinstance(exc, OSError):  # smtplib.SMTPException and socket errors
+            raise InvitationEmailUnavailable() from exc
+        raise
+    return invitation
+
+
+@transaction.atomic
+def _invitation_revoke_unsent(*, invitation: Invitation, actor: Actor) -> None:
+    now = timezone.now()
+    Invitation.objects.filter(pk=invitation.pk).update(revoked_at=now, updated_at=now)
+    audit_record(
+        organization_id=invitation.organization_id,
+        actor=actor,
+        action="invitation.revoked",
+        target=invitation,
+        changes={"status": [InvitationStatus.PENDING.value, InvitationStatus.REVOKED.value], "reason": "email_failed"},
+    )
+
+
+@transaction.atomic
+def invitation_revoke(*, organization_id: UUID, invitation_id: UUID, actor: Actor) -> Invitation:
+    """Revoke a pending invitation so its token stops working."""
+    invitation = (
+        Invitation.objects.select_for_update().filter(pk=invitation_id, organization_id=organization_id).first()
+    )
+    if invitation is None:
+        raise NotFound("Not found.")
+    if invitation.status != InvitationStatus.PENDING:
+        raise DomainError(
+            f"Only a pending invitation can be revoked; this one is {invitation.status.value}.",
+            code="invitation_not_pending",
+        )
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at", "updated_at"])
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="invitation.revoked",
+        target=invitation,
+        changes={"status": [InvitationStatus.PENDING.value, InvitationStatus.REVOKED.value]},
+    )
+    return invitation
+
+
+def _pending_invitation_for_update(token: str) -> Invitation:
+    """Return the invitation ``token`` opens, row-locked until the transaction ends; else refuse."""
+    # The lock makes concurrent accepts of one token queue up: the second one sees the
+    # first one's accepted_at and is refused.
+    invitation = Invitation.objects.select_for_update().filter(token_hash=hash_token(token)).first()
+    if invitation is None:
+        raise DomainError("This invitation token is not valid.", code="invitation_invalid", field="token")
+    refusal = _REFUSALS.get(invitation.status)
+    if refusal is not None:
+        detail, code = refusal
+        raise DomainError(detail, code=code, field="token")
+    return invitation
+
+
+def _join(*, invitation: Invitation, user: User, actor: Actor) -> Acceptance:
+    """Make ``user`` a member with the invitation's role and use the invitation up."""
+    if Membership.objects.filter(organization_id=invitation.organization_id, user=user).exists():
+        raise Conflict("You are already a member of this organization.", code="already_member")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(
+                organization_id=invitation.organization_id, user=user, role=invitation.role
+            )
+    except IntegrityError as exc:
+        # Joined through another invitation at the same moment.
+        raise Conflict("You are already a member of this organization.", code="already_member") from exc
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    audit_record(
+        organization_id=invitation.organization_id,
+        actor=actor,
+        action="invitation.accepted",
+        target=invitation,
+        changes={
+            "status": [InvitationStatus.PENDING.value, InvitationStatus.ACCEPTED.value],
+            "accepted_by": [None, str(user.pk)],
+        },
+    )
+    audit_record(
+        organization_id=invitation.organization_id,
+        actor=actor,
+        action="member.added",
+        target=membership,
+        changes={"role": [None, invitation.role]},
+    )
+    membership = Membership.objects.select_related("user", "organization").get(pk=membership.pk)
+    return Acceptance(membership=membership, tokens=token_pair(membership))
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user_id: UUID, actor: Actor) -> Acceptance:
+    """Accept an invitation as a signed-in user; answers tokens for the organization joined."""
+    invitation = _pending_invitation_for_update(token)
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise exceptions.AuthenticationFailed("Token is invalid, expired or revoked.", code="token_not_valid")
+    return _join(invitation=invitation, user=user, actor=actor)
+
+
+@transaction.atomic
+def invitation_accept_new_user(
+    *, token: str, username: str, password: str, ip: str | None, request_id: str
+) -> Acceptance:
+    """Create an account with the invitation's email and accept the invitation with it."""
+    invitation = _pending_invitation_for_update(token)
+    if User.objects.filter(username__iexact=username).exists():
+        raise DomainError("This username is taken.", code="username_taken", field="username")
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise Conflict(
+            "An account with this email exists; sign in and accept the invitation.",
+            code="email_taken",
+        )
+    user = User(username=username, email=invitation.email)
+    _validate_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise DomainError("This username is taken.", code="username_taken", field="username") from exc
+    actor = Actor(user_id=user.pk, label=username, ip=ip, request_id=request_id)
+    return _join(invitation=invitation, user=user, actor=actor)
