@@ -147,7 +147,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "taskhub.organizations.roles.Role",
+        "ApiKeyRoleEnum": "taskhub.organizations.roles.API_KEY_ROLE_CHOICES",
+        "InvitationStatusEnum": "taskhub.organizations.models.InvitationStatus",
+        "ActorTypeEnum": ["user", "api_key"],
+    },
 }
+# A hung mail server must not hang the request that sends an invitation.
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1)
 
 JWT_ALGORITHM = env.string("JWT_ALGORITHM", "HS256")
 if JWT_ALGORITHM not in {"HS256", "RS256"}:

@@ -89,9 +89,10 @@ def _cache_get(key: str) -> Any:
         return None
 
 
-def _cache_set(key: str, value: Any, timeout: int) -> bool:
+def _cache_fill(key: str, value: Any, timeout: int) -> bool:
+    # add, not set: a revocation's tombstone written meanwhile must win over this older read.
     try:
-        cache.set(key, value, timeout=timeout)
+        cache.add(key, value, timeout=timeout)
     except Exception:
         logger.warning("cache unavailable: value not cached", exc_info=True)
         return False
@@ -107,7 +108,7 @@ def key_record(key: str) -> KeyRecord | None:
     if cached is None:
         record = _record_from_db(prefix)
         # A miss is cached too ("" stands for none), so guessing prefixes costs no queries.
-        _cache_set(cache_key(prefix), record or "", settings.AUTH_CACHE_SECONDS)
+        _cache_fill(cache_key(prefix), record or "", settings.AUTH_CACHE_SECONDS)
     else:
         record = cached or None
     if record is None or not hmac.compare_digest(record.key_hash, hash_key(key)):
@@ -116,9 +117,9 @@ def key_record(key: str) -> KeyRecord | None:
 
 
 def forget(prefix: str) -> None:
-    """Drop a key from the cache so a revocation holds on the next request."""
+    """Put a tombstone over a key's cache entry so a revocation holds on the next request."""
     try:
-        cache.delete(cache_key(prefix))
+        cache.set(cache_key(prefix), "", timeout=settings.AUTH_CACHE_SECONDS)
     except Exception:
         logger.error("cache unavailable: a revoked API key may work until its cache entry expires", exc_info=True)
 

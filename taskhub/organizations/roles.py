@@ -21,6 +21,7 @@ _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
 # Roles an API key may carry: keys act for machines, never as administrators.
 API_KEY_ROLES = (Role.MEMBER, Role.VIEWER)
+API_KEY_ROLE_CHOICES = [(role.value, role.label) for role in API_KEY_ROLES]
 
 # The lowest role that holds each permission; higher roles inherit it.
 MINIMUM_ROLE: dict[str, Role] = {

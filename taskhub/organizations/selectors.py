@@ -30,7 +30,8 @@ def membership_token_version(*, organization_id: UUID | str, user_id: UUID | str
     )
     version = NO_MEMBERSHIP if version is None else version
     try:
-        cache.set(
+        # add, not set: a revocation that committed after this read has written the newer value.
+        cache.add(
             token_version_cache_key(organization_id=organization_id, user_id=user_id),
             version,
             timeout=settings.AUTH_CACHE_SECONDS,

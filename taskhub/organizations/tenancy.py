@@ -34,6 +34,7 @@ def actor_of(request: Request) -> Actor:
         request_id=request_id(request),
     )
 
+
 NO_ORGANIZATION = UUID(int=0)
 
 

@@ -3,12 +3,11 @@ from typing import Any
 from rest_framework import serializers
 
 from taskhub.accounts.models import ApiKey
-from taskhub.organizations.roles import API_KEY_ROLES, Role
+from taskhub.organizations.roles import API_KEY_ROLE_CHOICES
 
 
 class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
-    # The project-wide role enum, so the schema has one RoleEnum; a key only ever holds member or viewer.
-    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    role = serializers.ChoiceField(choices=API_KEY_ROLE_CHOICES, read_only=True)
 
     class Meta:
         model = ApiKey
@@ -29,9 +28,4 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyCreateInputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
-    role = serializers.ChoiceField(choices=Role.choices, help_text="member or viewer: keys never administer.")
-
-    def validate_role(self, role: str) -> str:
-        if role not in API_KEY_ROLES:
-            raise serializers.ValidationError("An API key's role is member or viewer.", code="invalid_choice")
-        return role
+    role = serializers.ChoiceField(choices=API_KEY_ROLE_CHOICES, help_text="Keys never administer.")

@@ -37,9 +37,7 @@ def _publish_token_versions(memberships: list[tuple[UUID, UUID, int]]) -> None:
     The entries are dropped at once, so no request trusts the old version, and written again
     after commit, so a request that re-read the old row before the commit cannot leave it cached.
     """
-    values = {
-        token_version_cache_key(organization_id=org, user_id=user): version for org, user, version in memberships
-    }
+    values = {token_version_cache_key(organization_id=org, user_id=user): version for org, user, version in memberships}
     try:
         cache.delete_many(list(values))
     except Exception:  # noqa: BLE001
