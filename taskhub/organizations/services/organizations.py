@@ -40,13 +40,13 @@ def _publish_token_versions(memberships: list[tuple[UUID, UUID, int]]) -> None:
     values = {token_version_cache_key(organization_id=org, user_id=user): version for org, user, version in memberships}
     try:
         cache.delete_many(list(values))
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.error("cache unavailable while revoking tokens", exc_info=True)
 
     def publish() -> None:
         try:
             cache.set_many(values, timeout=settings.AUTH_CACHE_SECONDS)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.critical("cache unavailable: revoked tokens may work until their entries expire", exc_info=True)
 
     transaction.on_commit(publish)
