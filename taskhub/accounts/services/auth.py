@@ -46,7 +46,8 @@ def _invalid_refresh() -> exceptions.AuthenticationFailed:
     return exceptions.AuthenticationFailed("Refresh token is invalid, expired or revoked.", code="token_not_valid")
 
 
-def _validate_password(password: str, user: User, field: str = "password") -> None:
+def password_validate(password: str, user: User, field: str = "password") -> None:
+    """Run Django's password validators; a failure is a 400 on ``field``."""
     try:
         password_validation.validate_password(password, user)
     except DjangoValidationError as exc:
@@ -58,7 +59,7 @@ def user_register(
 ) -> Registration:
     """Create a user and an organization they own, and sign them in to it."""
     user = User(username=username, email=email)
-    _validate_password(password, user)
+    password_validate(password, user)
     user.set_password(password)
     try:
         with transaction.atomic():
@@ -183,7 +184,7 @@ def password_change(*, user_id: UUID, old_password: str, new_password: str) -> N
     user = User.objects.select_for_update().get(pk=user_id)
     if not user.check_password(old_password):
         raise DomainError("The current password is wrong.", code="wrong_password", field="old_password")
-    _validate_password(new_password, user, field="new_password")
+    password_validate(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
     _blacklist_all(user.pk)

@@ -25,7 +25,7 @@ from django.utils import timezone
 from rest_framework import exceptions, status
 
 from taskhub.accounts.models import User
-from taskhub.accounts.services.auth import _validate_password
+from taskhub.accounts.services.auth import password_validate
 from taskhub.accounts.tokens import token_pair
 from taskhub.audit.services import audit_record
 from taskhub.core.actor import Actor
@@ -302,7 +302,7 @@ def invitation_accept_new_user(
             code="email_taken",
         )
     user = User(username=username, email=invitation.email)
-    _validate_password(password, user)
+    password_validate(password, user)
     user.set_password(password)
     try:
         with transaction.atomic():
