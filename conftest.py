@@ -7,14 +7,20 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+from django.db import connection
 from rest_framework.test import APIClient
 
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import token_pair
+from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
 
 PASSWORD = "correct-horse-battery-9"
+# Statements a tenant request adds around its own queries inside a test's transaction:
+# SAVEPOINT and RELEASE (BEGIN and COMMIT in production), plus the RLS set_config on PostgreSQL.
+TENANT_REQUEST_OVERHEAD = 3 if connection.vendor == "postgresql" else 2
 
 
 @dataclass
@@ -37,6 +43,42 @@ def _fresh_cache():
     cache.clear()
 
 
+def _set_raw(*, bypass: bool) -> None:
+    """Set the RLS variables on the test's transaction without being counted as a query."""
+    if not (rls.enabled() and connection.in_atomic_block):
+        return
+    connection.ensure_connection()
+    values = ["on" if name == "bypass_rls" and bypass else "" for name in rls.VARIABLES]
+    assignments = ", ".join(f"set_config('app.{name}', %s, true)" for name in rls.VARIABLES)
+    with connection.connection.cursor() as cursor:
+        cursor.execute(f"SELECT {assignments}", values)
+
+
+def _request_starts(**kwargs: object) -> None:
+    _set_raw(bypass=False)
+
+
+def _request_ends(**kwargs: object) -> None:
+    _set_raw(bypass=True)
+
+
+@pytest.fixture(autouse=True)
+def _platform_view_between_requests():
+    """On PostgreSQL, let test code read every tenant's rows, and run each request as production does.
+
+    A test runs in one transaction that its requests share. Between requests the test body
+    sees the database as the platform (RLS bypassed) so it can set up and check rows of any
+    organization; every request starts with no RLS variable set, exactly like a fresh
+    production transaction, so a request that forgets its tenant finds nothing.
+    """
+    _set_raw(bypass=True)
+    request_started.connect(_request_starts)
+    request_finished.connect(_request_ends)
+    yield
+    request_started.disconnect(_request_starts)
+    request_finished.disconnect(_request_ends)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
@@ -51,12 +93,13 @@ def make_user(db) -> Callable[..., User]:
 
 
 def _tenant(make_user: Callable[..., User], name: str) -> Tenant:
-    organization = Organization.objects.create(name=f"Org {name.upper()}", slug=f"org-{name}")
-    tenant = Tenant(organization=organization)
-    for role in Role:
-        user = make_user(f"{role.value}-{name}")
-        tenant.users[role] = user
-        tenant.memberships[role] = Membership.objects.create(organization=organization, user=user, role=role)
+    with rls.bypass("test fixture"):
+        organization = Organization.objects.create(name=f"Org {name.upper()}", slug=f"org-{name}")
+        tenant = Tenant(organization=organization)
+        for role in Role:
+            user = make_user(f"{role.value}-{name}")
+            tenant.users[role] = user
+            tenant.memberships[role] = Membership.objects.create(organization=organization, user=user, role=role)
     return tenant
 
 

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from taskhub.accounts.models import ApiKey
+from taskhub.core import rls
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +66,13 @@ def cache_key(prefix: str) -> str:
 
 
 def _record_from_db(prefix: str) -> KeyRecord | None:
-    row = (
-        ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
-        .values("id", "organization_id", "role", "name", "key_hash")
-        .first()
-    )
+    # Before authentication there is no tenant: row-level security admits this one prefix.
+    with rls.scoped(api_key_prefix=prefix):
+        row = (
+            ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
+            .values("id", "organization_id", "role", "name", "key_hash")
+            .first()
+        )
     if row is None:
         return None
     return KeyRecord(
@@ -132,4 +135,5 @@ def mark_used(record: KeyRecord) -> None:
         return
     if first:
         now = timezone.now()
-        ApiKey.objects.filter(pk=record.id).exclude(last_used_at__gt=now).update(last_used_at=now)
+        with rls.scoped(organization_id=record.organization_id):
+            ApiKey.objects.filter(pk=record.id).exclude(last_used_at__gt=now).update(last_used_at=now)

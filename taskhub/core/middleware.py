@@ -2,7 +2,10 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from taskhub.core import rls
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -20,3 +23,27 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class StaffRowLevelSecurityBypassMiddleware:
+    """Let signed-in staff see every tenant's rows in the Django admin, and nobody else.
+
+    The admin is the platform's own tool and crosses tenants by design; this is the one
+    request path that may, and it does so through ``rls.bypass`` so the reason is logged.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            request.path.startswith(settings.ADMIN_URL_PREFIX)
+            and user is not None
+            and user.is_active
+            and user.is_staff
+            and rls.enabled()
+        ):
+            with rls.bypass(f"django admin, staff user {user.pk}"):
+                return self.get_response(request)
+        return self.get_response(request)

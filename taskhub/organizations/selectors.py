@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 
+from taskhub.core import rls
 from taskhub.organizations.models import Invitation, Membership, Organization
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,12 @@ def token_version_cache_key(*, organization_id: UUID | str, user_id: UUID | str)
 
 def membership_token_version(*, organization_id: UUID | str, user_id: UUID | str) -> int:
     """Return the membership's current token version from the database, caching it."""
-    version = (
-        Membership.objects.filter(organization_id=organization_id, user_id=user_id)
-        .values_list("token_version", flat=True)
-        .first()
-    )
+    with rls.scoped(organization_id=organization_id):
+        version = (
+            Membership.objects.filter(organization_id=organization_id, user_id=user_id)
+            .values_list("token_version", flat=True)
+            .first()
+        )
     version = NO_MEMBERSHIP if version is None else version
     try:
         # add, not set: a revocation that committed after this read has written the newer value.
@@ -57,19 +59,33 @@ def membership_list(*, organization_id: UUID | str) -> QuerySet[Membership]:
     return Membership.objects.filter(organization_id=organization_id).select_related("user")
 
 
-def memberships_of_user(*, user_id: UUID | str) -> QuerySet[Membership]:
-    return Membership.objects.filter(user_id=user_id).select_related("organization").order_by("created_at")
+def memberships_of_user(*, user_id: UUID | str) -> list[Membership]:
+    """Return the user's memberships in every organization, oldest first."""
+    # Across organizations by nature: row-level security admits them through the user.
+    with rls.scoped(user_id=user_id):
+        return list(Membership.objects.filter(user_id=user_id).select_related("organization").order_by("created_at"))
 
 
 def membership_for_token(*, user_id: UUID | str, organization: str | None) -> Membership | None:
     """Return the membership a new token acts through: the named organization, else the user's first."""
-    memberships = memberships_of_user(user_id=user_id).select_related("user")
-    if organization is None:
+    memberships = Membership.objects.filter(user_id=user_id).select_related("user").order_by("created_at")
+    if organization is not None:
+        try:
+            memberships = memberships.filter(organization_id=UUID(organization))
+        except ValueError:
+            memberships = memberships.filter(organization__slug=organization)
+    with rls.scoped(user_id=user_id):
         return memberships.first()
-    try:
-        return memberships.filter(organization_id=UUID(organization)).first()
-    except ValueError:
-        return memberships.filter(organization__slug=organization).first()
+
+
+def membership_in(*, organization_id: UUID | str, user_id: UUID | str) -> Membership | None:
+    """Return the user's membership in the organization, with the user, or None."""
+    with rls.scoped(organization_id=organization_id):
+        return (
+            Membership.objects.select_related("user")
+            .filter(organization_id=organization_id, user_id=user_id, user__is_active=True)
+            .first()
+        )
 
 
 def invitation_list(*, organization_id: UUID | str) -> QuerySet[Invitation]:

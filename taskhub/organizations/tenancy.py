@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from uuid import UUID
 
+from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.http import client_ip, request_id
 from taskhub.organizations.context import TenantContext, tenant_of
@@ -71,7 +73,7 @@ class TenantAPIView(generics.GenericAPIView[Any]):
     lookup_field = "pk"
     lookup_url_kwarg = "id"
 
-    _SEALED = ("get_queryset", "get_object", "permission_classes", "check_permissions", "initial")
+    _SEALED = ("get_queryset", "get_object", "permission_classes", "check_permissions", "initial", "dispatch")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,6 +82,17 @@ class TenantAPIView(generics.GenericAPIView[Any]):
             raise TypeError(f"{cls.__name__} may not override {', '.join(overridden)}: TenantAPIView owns them.")
         if "selector" in cls.__dict__ and not isinstance(cls.__dict__["selector"], staticmethod):
             cls.selector = staticmethod(cls.__dict__["selector"])
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # One transaction per request: the RLS variables set in initial() live exactly as
+        # long as it, and an error anywhere rolls both the writes and the variables back.
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # The organization only: a user's memberships elsewhere stay invisible here too.
+        rls.set_context(organization_id=self.tenant.organization_id)
 
     @property
     def tenant(self) -> TenantContext:

@@ -25,7 +25,7 @@ from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, Forbidden
 from taskhub.organizations.context import TenantContext
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.selectors import membership_for_token
+from taskhub.organizations.selectors import membership_for_token, membership_in
 from taskhub.organizations.services.organizations import membership_tokens_revoke, organization_create
 
 logger = logging.getLogger(__name__)
@@ -69,10 +69,9 @@ def user_register(
                 raise DomainError("An account with this email exists.", code="email_taken", field="email")
             user.save()
             actor = Actor(user_id=user.pk, label=user.username, ip=ip, request_id=request_id)
-            organization = organization_create(name=organization_name, owner=user, actor=actor)
+            organization, membership = organization_create(name=organization_name, owner=user, actor=actor)
     except IntegrityError as exc:
         raise DomainError("This username or email is taken.", code="username_taken", field="username") from exc
-    membership = Membership.objects.select_related("user").get(organization=organization, user=user)
     return Registration(user=user, organization=organization, tokens=token_pair(membership))
 
 
@@ -121,11 +120,7 @@ def _blacklist_once(token: OrganizationRefreshToken) -> bool:
 def token_refresh(*, refresh: str) -> dict[str, str]:
     """Rotate: the old refresh token stops working and a new pair is issued."""
     token = _refresh_token(refresh)
-    membership = (
-        Membership.objects.select_related("user")
-        .filter(organization_id=token["org"], user_id=token["sub"], user__is_active=True)
-        .first()
-    )
+    membership = membership_in(organization_id=token["org"], user_id=token["sub"])
     if membership is None or not _blacklist_once(token):
         raise _invalid_refresh()
     return token_pair(membership)
@@ -137,7 +132,7 @@ def token_verify(*, token: str) -> None:
         access_token_context(token)
     except exceptions.AuthenticationFailed:
         refresh = _refresh_token(token)
-        if not Membership.objects.filter(organization_id=refresh["org"], user_id=refresh["sub"]).exists():
+        if membership_in(organization_id=refresh["org"], user_id=refresh["sub"]) is None:
             raise _invalid_refresh() from None
 
 

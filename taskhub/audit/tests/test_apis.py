@@ -5,6 +5,7 @@ from uuid import UUID
 import pytest
 from django.utils import timezone
 
+from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.accounts.models import ApiKey
 from taskhub.audit.models import AuditEvent
 from taskhub.audit.services import audit_record
@@ -220,10 +221,10 @@ def test_invalid_audit_filter_value_answers_400(clients_a, param, value):
     assert param in body["errors"]
 
 
-def test_listing_events_runs_one_query_for_any_page_size(clients_a, django_assert_max_num_queries):
+def test_listing_events_runs_one_page_query_for_any_page_size(clients_a, django_assert_max_num_queries):
     for i in range(5):
         create_key(clients_a[Role.ADMIN], name=f"key {i}")
     clients_a[Role.ADMIN].get(URL)  # warm the token cache
 
-    with django_assert_max_num_queries(1):
+    with django_assert_max_num_queries(TENANT_REQUEST_OVERHEAD + 1):
         assert len(events(clients_a[Role.ADMIN])) == 5

@@ -28,6 +28,7 @@ from taskhub.accounts.models import User
 from taskhub.accounts.services.auth import password_validate
 from taskhub.accounts.tokens import token_pair
 from taskhub.audit.services import audit_record
+from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, Forbidden, NotFound
 from taskhub.organizations.models import Invitation, InvitationStatus, Membership, Organization
@@ -166,41 +167,27 @@ def _invitation_insert(
     return invitation, organization, token
 
 
+@transaction.atomic
 def invitation_create(*, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: str) -> Invitation:
-    """Invite ``email`` to the organization with ``role`` and email them the token."""
+    """Invite ``email`` to the organization with ``role`` and email them the token.
+
+    The email goes out inside the transaction: if it cannot be sent, the invitation is
+    rolled back with it (nobody could ever hold its token) and the caller gets a 503.
+    """
     email = BaseUserManager.normalize_email(email.strip())
     invitation, organization, token = _invitation_insert(
         organization_id=organization_id, actor=actor, actor_role=actor_role, email=email, role=Role(role)
     )
-    # Sent once the insert's transaction is over, so no lock is held while the mail server answers.
     try:
         _send_invitation_email(invitation, organization, token)
-    except Exception as exc:
+    except OSError as exc:  # smtplib.SMTPException and socket errors
         logger.error(
-            "invitation email not sent; invitation revoked",
-            extra={"organization_id": str(organization_id), "invitation_id": str(invitation.pk)},
+            "invitation email not sent; invitation rolled back",
+            extra={"organization_id": str(organization_id)},
             exc_info=True,
         )
-        # Nobody holds the token, so the invitation could never be accepted: revoke it, which
-        # also lets the admin invite the same address again.
-        _invitation_revoke_unsent(invitation=invitation, actor=actor)
-        if isinstance(exc, OSError):  # smtplib.SMTPException and socket errors
-            raise InvitationEmailUnavailable() from exc
-        raise
+        raise InvitationEmailUnavailable() from exc
     return invitation
-
-
-@transaction.atomic
-def _invitation_revoke_unsent(*, invitation: Invitation, actor: Actor) -> None:
-    now = timezone.now()
-    Invitation.objects.filter(pk=invitation.pk).update(revoked_at=now, updated_at=now)
-    audit_record(
-        organization_id=invitation.organization_id,
-        actor=actor,
-        action="invitation.revoked",
-        target=invitation,
-        changes={"status": [InvitationStatus.PENDING.value, InvitationStatus.REVOKED.value], "reason": "email_failed"},
-    )
 
 
 @transaction.atomic
@@ -232,13 +219,18 @@ def _pending_invitation_for_update(token: str) -> Invitation:
     """Return the invitation ``token`` opens, row-locked until the transaction ends; else refuse."""
     # The lock makes concurrent accepts of one token queue up: the second one sees the
     # first one's accepted_at and is refused.
-    invitation = Invitation.objects.select_for_update().filter(token_hash=hash_token(token)).first()
+    token_hash = hash_token(token)
+    # No tenant yet: row-level security admits the one invitation whose token the caller holds.
+    rls.set_context(invitation_token_hash=token_hash)
+    invitation = Invitation.objects.select_for_update().filter(token_hash=token_hash).first()
     if invitation is None:
         raise DomainError("This invitation token is not valid.", code="invitation_invalid", field="token")
     refusal = _REFUSALS.get(invitation.status)
     if refusal is not None:
         detail, code = refusal
         raise DomainError(detail, code=code, field="token")
+    # From here on the transaction acts in the organization that sent the invitation.
+    rls.set_context(organization_id=invitation.organization_id, invitation_token_hash=token_hash)
     return invitation
 
 

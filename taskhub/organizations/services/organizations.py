@@ -13,11 +13,12 @@ from django.utils.text import slugify
 
 from taskhub.accounts.models import User
 from taskhub.audit.services import audit_record, changes_between
+from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, Forbidden
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
-from taskhub.organizations.selectors import token_version_cache_key
+from taskhub.organizations.selectors import memberships_of_user, token_version_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +55,29 @@ def _publish_token_versions(memberships: list[tuple[UUID, UUID, int]]) -> None:
 
 def membership_tokens_revoke(*, user_id: UUID, organization_id: UUID | None = None) -> None:
     """Make the user's access tokens fail from the next request, in one organization or all."""
-    memberships = Membership.objects.filter(user_id=user_id)
-    if organization_id is not None:
-        memberships = memberships.filter(organization_id=organization_id)
-    memberships.update(token_version=F("token_version") + 1)
-    _publish_token_versions(list(memberships.values_list("organization_id", "user_id", "token_version")))
+    if organization_id is None:
+        organization_ids = [membership.organization_id for membership in memberships_of_user(user_id=user_id)]
+    else:
+        organization_ids = [organization_id]
+    published = []
+    for org_id in organization_ids:
+        # Writes need the tenant, so each organization's row is bumped under its own scope.
+        with rls.scoped(organization_id=org_id):
+            memberships = Membership.objects.filter(organization_id=org_id, user_id=user_id)
+            memberships.update(token_version=F("token_version") + 1)
+            published += list(memberships.values_list("organization_id", "user_id", "token_version"))
+    _publish_token_versions(published)
 
 
 @transaction.atomic
-def organization_create(*, name: str, owner: User, slug: str | None = None, actor: Actor | None = None) -> Organization:
-    """Create an organization with ``owner`` as its first owner."""
+def organization_create(
+    *, name: str, owner: User, slug: str | None = None, actor: Actor | None = None
+) -> tuple[Organization, Membership]:
+    """Create an organization with ``owner`` as its first owner; the transaction then acts in it."""
     if slug and Organization.objects.filter(slug=slug).exists():
         raise Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
     organization = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
+    rls.set_context(organization_id=organization.pk)
     membership = Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
     actor = actor or Actor(user_id=owner.pk)
     audit_record(organization_id=organization.pk, actor=actor, action="organization.created", target=organization)
@@ -77,7 +88,7 @@ def organization_create(*, name: str, owner: User, slug: str | None = None, acto
         target=membership,
         changes={"role": [None, Role.OWNER]},
     )
-    return organization
+    return organization, membership
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from taskhub.audit.models import AuditEvent
+from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
 from taskhub.organizations.models import Invitation, Membership
@@ -30,13 +31,15 @@ from taskhub.organizations.services.invitations import (
 
 def _create(tenant: Any, email: str = "guest@example.com", role: str = "member") -> Invitation:
     admin = tenant.users[Role.ADMIN]
-    return invitation_create(
-        organization_id=tenant.organization.pk,
-        actor=Actor(user_id=admin.pk),
-        actor_role=Role.ADMIN,
-        email=email,
-        role=role,
-    )
+    # Services run inside a request's tenant scope; called directly, they get one here.
+    with rls.scoped(organization_id=tenant.organization.pk):
+        return invitation_create(
+            organization_id=tenant.organization.pk,
+            actor=Actor(user_id=admin.pk),
+            actor_role=Role.ADMIN,
+            email=email,
+            role=role,
+        )
 
 
 def _token() -> str:
@@ -74,23 +77,20 @@ def test_rate_limit_counts_in_a_cache_key_namespaced_by_organization(tenant_a):
 
 
 @pytest.mark.django_db
-def test_invitation_is_revoked_when_its_email_cannot_be_sent(tenant_a, monkeypatch):
+def test_invitation_is_rolled_back_when_its_email_cannot_be_sent(tenant_a, monkeypatch):
     def refuse(*args: Any, **kwargs: Any) -> int:
         raise smtplib.SMTPServerDisconnected("mail server gone")
 
     monkeypatch.setattr(invitations, "send_mail", refuse)
     with pytest.raises(InvitationEmailUnavailable):
         _create(tenant_a, "unlucky@example.com")
-    invitation = Invitation.objects.get()
-    assert invitation.status == "revoked"
-    assert list(AuditEvent.objects.order_by("created_at").values_list("action", flat=True)) == [
-        "invitation.created",
-        "invitation.revoked",
-    ]
-    # The address can be invited again once mail works.
+    # Nobody holds a token for it, so nothing of it is kept.
+    assert not Invitation.objects.exists()
+    assert not AuditEvent.objects.exists()
+    # The address can be invited once mail works.
     monkeypatch.undo()
     _create(tenant_a, "unlucky@example.com")
-    assert Invitation.objects.filter(email="unlucky@example.com").count() == 2
+    assert Invitation.objects.filter(email="unlucky@example.com").count() == 1
 
 
 @pytest.mark.django_db
@@ -119,7 +119,8 @@ def test_concurrent_accept_waits_for_the_lock_and_is_refused_once_used(tenant_a,
         pytest.skip("row locks need PostgreSQL; SQLite serializes whole transactions")
     _create(tenant_a)
     token = _token()
-    invitation = Invitation.objects.get()
+    with rls.bypass("test"):
+        invitation = Invitation.objects.get()
     late_user = tenant_b.users[Role.VIEWER]
     outcome: dict[str, Any] = {}
 
@@ -133,6 +134,7 @@ def test_concurrent_accept_waits_for_the_lock_and_is_refused_once_used(tenant_a,
             connections.close_all()
 
     with transaction.atomic():
+        rls.set_context(bypass=True)
         # Another accept holds the row: lock it here and use it up before letting go.
         Invitation.objects.select_for_update().get(pk=invitation.pk)
         thread = threading.Thread(target=accept_in_thread)
@@ -148,8 +150,9 @@ def test_concurrent_accept_waits_for_the_lock_and_is_refused_once_used(tenant_a,
     thread.join(timeout=10)
 
     assert outcome == {"result": "invitation_used"}
-    assert not Membership.objects.filter(organization=tenant_a.organization, user=late_user).exists()
-    invitation.refresh_from_db()
+    with rls.bypass("test"):
+        assert not Membership.objects.filter(organization=tenant_a.organization, user=late_user).exists()
+        invitation.refresh_from_db()
     assert invitation.accepted_by_id == tenant_b.users[Role.MEMBER].pk
 
 

@@ -2,9 +2,9 @@ import secrets
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from taskhub.accounts.models import User
+from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
 from taskhub.organizations.services.organizations import organization_create
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if not settings.DEBUG and not options["force"]:
             raise CommandError("seed_demo creates a known account; it runs only with DEBUG=True (or --force).")
         password = options["password"] or secrets.token_urlsafe(12)
-        with transaction.atomic():
+        with rls.bypass("seed_demo: create the demo organization"):
             user, _ = User.objects.get_or_create(
                 username=options["username"], defaults={"email": f"{options['username']}@example.com"}
             )
@@ -31,7 +31,10 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             organization = Organization.objects.filter(slug=options["organization"]).first()
             if organization is None:
-                organization = organization_create(name="Demo Organization", slug=options["organization"], owner=user)
+                organization, _ = organization_create(
+                    name="Demo Organization", slug=options["organization"], owner=user
+                )
+            rls.set_context(organization_id=organization.pk)
             Membership.objects.update_or_create(organization=organization, user=user, defaults={"role": Role.OWNER})
         self.stdout.write(
             f"Demo organization '{organization.slug}' with owner '{user.username}', password '{password}'.\n"

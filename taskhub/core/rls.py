@@ -1,0 +1,185 @@
+"""PostgreSQL row-level security: the session variables the policies read, and the policies.
+
+Every tenant-owned table has a FORCED policy that lets a row through only when
+``app.organization_id`` names its organization (or one of the narrower keys below), or when
+``app.bypass_rls`` is ``on``. ``set_context`` is the one place that writes those variables,
+always with ``set_config(..., true)``: transaction-local, so nothing survives COMMIT or
+ROLLBACK and nothing leaks to the next request on a pooled or persistent connection
+(pgbouncer in transaction mode included). On SQLite there is no row-level security and
+these functions do nothing.
+
+Variables:
+- ``app.organization_id``: the tenant a request acts in.
+- ``app.user_id``: lets a signed-in user read their own memberships in every organization
+  (sign-in, ``auth/me/``, switching).
+- ``app.api_key_prefix``: lets authentication read the one API key row with that prefix.
+- ``app.invitation_token_hash``: lets accepting read the one invitation with that hash.
+- ``app.bypass_rls``: platform paths across tenants, only through ``bypass(reason)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.migrations.operations.base import Operation
+
+logger = logging.getLogger(__name__)
+
+VARIABLES = ("organization_id", "user_id", "api_key_prefix", "invitation_token_hash", "bypass_rls")
+
+
+def enabled(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Return whether the database enforces row-level security (PostgreSQL does, SQLite not)."""
+    return connections[using].vendor == "postgresql"
+
+
+def set_context(
+    *,
+    organization_id: UUID | str | None = None,
+    user_id: UUID | str | None = None,
+    api_key_prefix: str | None = None,
+    invitation_token_hash: str | None = None,
+    bypass: bool = False,
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
+    """Set every RLS variable for the rest of the current transaction; unset ones are cleared.
+
+    Must run inside a transaction: outside one, the values would end with the statement.
+    """
+    if not enabled(using):
+        return
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise RuntimeError("set_context outside a transaction would not hold for the next statement.")
+    values = {
+        "organization_id": str(organization_id) if organization_id else "",
+        "user_id": str(user_id) if user_id else "",
+        "api_key_prefix": api_key_prefix or "",
+        "invitation_token_hash": invitation_token_hash or "",
+        "bypass_rls": "on" if bypass else "",
+    }
+    assignments = ", ".join(f"set_config('app.{name}', %s, true)" for name in VARIABLES)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {assignments}", [values[name] for name in VARIABLES])
+
+
+def _current(using: str) -> list[str]:
+    reads = ", ".join(f"coalesce(current_setting('app.{name}', true), '')" for name in VARIABLES)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {reads}")
+        return list(cursor.fetchone())
+
+
+@contextmanager
+def scoped(using: str = DEFAULT_DB_ALIAS, **context: Any) -> Iterator[None]:
+    """Run the block in a transaction whose RLS variables are ``context`` (see set_context).
+
+    Inside a larger transaction the previous values come back when the block ends, so a
+    scope never widens what the code after it can see.
+    """
+    nested = enabled(using) and connections[using].in_atomic_block
+    previous = _current(using) if nested else None
+    with transaction.atomic(using=using):
+        set_context(using=using, **context)
+        yield
+        if previous is not None:
+            organization_id, user_id, api_key_prefix, invitation_token_hash, bypass_rls = previous
+            set_context(
+                using=using,
+                organization_id=organization_id,
+                user_id=user_id,
+                api_key_prefix=api_key_prefix,
+                invitation_token_hash=invitation_token_hash,
+                bypass=bypass_rls == "on",
+            )
+
+
+@contextmanager
+def bypass(reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Let the block see every tenant's rows: for platform paths only (admin, commands, backups)."""
+    logger.info("row-level security bypassed: %s", reason)
+    with scoped(using=using, bypass=True):
+        yield
+
+
+def _policy_sql(table: str, extra: str) -> list[str]:
+    # NULLIF: a variable set earlier in the session reads back as '' (not NULL) once its
+    # transaction is over; '' must match nothing rather than fail the uuid cast.
+    tenant = "organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid"
+    bypass_on = "current_setting('app.bypass_rls', true) = 'on'"
+    visible = " OR ".join(part for part in (tenant, extra, bypass_on) if part)
+    # The extra condition only ever widens what can be read: every write needs the tenant.
+    writable = f"{tenant} OR {bypass_on}"
+    return [
+        f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY',
+        f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY',
+        f'CREATE POLICY tenant_isolation ON "{table}" USING ({visible}) WITH CHECK ({writable})',
+    ]
+
+
+class EnableRowLevelSecurity(Operation):
+    """Migration operation: enable and force RLS on a model's table with the tenant policy.
+
+    ``extra`` is one more SQL condition under which a row may be read (e.g. the user's own
+    memberships); writes always need the tenant. Reversible; does nothing on databases
+    other than PostgreSQL.
+    """
+
+    reversible = True
+
+    def __init__(self, model_name: str, extra: str = "") -> None:
+        self.model_name = model_name
+        self.extra = extra
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        pass
+
+    def _table(self, app_label: str, state: Any) -> str:
+        return str(state.apps.get_model(app_label, self.model_name)._meta.db_table)
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for statement in _policy_sql(self._table(app_label, to_state), self.extra):
+            schema_editor.execute(statement)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        table = self._table(app_label, from_state)
+        schema_editor.execute(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"')
+        schema_editor.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+        schema_editor.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
+
+    def describe(self) -> str:
+        return f"Enable row-level security on {self.model_name}"
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        kwargs = {"model_name": self.model_name}
+        if self.extra:
+            kwargs["extra"] = self.extra
+        return (self.__class__.__qualname__, [], kwargs)
+
+
+def unprotected_tables(tables: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Return which of ``tables`` lack enabled and forced RLS with a policy."""
+    if not enabled(using) or not tables:
+        return []
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+              AND c.relrowsecurity AND c.relforcerowsecurity
+              AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
+            """,
+            [tables],
+        )
+        protected = {row[0] for row in cursor.fetchall()}
+    return sorted(set(tables) - protected)
