@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "taskhub.core",
     "taskhub.accounts",
     "taskhub.organizations",
+    "taskhub.projects",
+    "taskhub.tasks",
     "taskhub.audit",
 ]
 
@@ -154,6 +156,9 @@ SPECTACULAR_SETTINGS = {
         "ApiKeyRoleEnum": "taskhub.organizations.roles.API_KEY_ROLE_CHOICES",
         "InvitationStatusEnum": "taskhub.organizations.models.InvitationStatus",
         "ActorTypeEnum": ["user", "api_key"],
+        "ProjectStatusEnum": "taskhub.projects.models.ProjectStatus",
+        "TaskStatusEnum": "taskhub.tasks.models.TaskStatus",
+        "TaskPriorityEnum": "taskhub.tasks.models.TaskPriority",
     },
 }
 # A hung mail server must not hang the request that sends an invitation.

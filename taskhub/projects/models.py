@@ -1,0 +1,45 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Upper
+
+from taskhub.core.models import BaseModel
+
+PROJECT_KEY_PATTERN = r"^[A-Z][A-Z0-9]{1,9}$"
+PROJECT_KEY_MAX_LENGTH = 10
+
+
+class ProjectStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class Project(BaseModel):
+    """A body of work in an organization, named by a short key such as "WEB"."""
+
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(
+        max_length=PROJECT_KEY_MAX_LENGTH,
+        validators=[RegexValidator(PROJECT_KEY_PATTERN, "A capital letter, then 1 to 9 capitals or digits.")],
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=ProjectStatus.choices, default=ProjectStatus.ACTIVE)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The last task number handed out; incremented under a row lock, so numbers never repeat.
+    task_counter = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Case-insensitive even for rows written around the API (admin, shell).
+            models.UniqueConstraint(models.F("organization"), Upper("key"), name="projects_project_org_key_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="project_org_created_idx"),
+            models.Index(fields=["organization", "status"], name="project_org_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.name}"

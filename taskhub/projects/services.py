@@ -1,0 +1,122 @@
+"""Writes to projects; each one is audited."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict, Unpack
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+
+from taskhub.audit.services import audit_record, changes_between
+from taskhub.core.actor import Actor
+from taskhub.core.errors import DomainError, NotFound
+from taskhub.projects.models import Project, ProjectStatus
+
+
+class ProjectChanges(TypedDict, total=False):
+    key: str
+    name: str
+    description: str
+    status: str
+
+
+def _snapshot(project: Project) -> dict[str, Any]:
+    return {"key": project.key, "name": project.name, "description": project.description, "status": project.status}
+
+
+def _key_taken() -> DomainError:
+    return DomainError("Another project in this organization has this key.", code="key_taken", field="key")
+
+
+def _check_key_free(*, organization_id: UUID, key: str, project_id: UUID | None = None) -> None:
+    others = Project.objects.filter(organization_id=organization_id, key__iexact=key)
+    if project_id is not None:
+        others = others.exclude(pk=project_id)
+    if others.exists():
+        raise _key_taken()
+
+
+def _locked(*, organization_id: UUID, project_id: UUID) -> Project:
+    project = Project.objects.select_for_update().filter(pk=project_id, organization_id=organization_id).first()
+    if project is None:
+        # Deleted since the view read it, or never this organization's.
+        raise NotFound("Project not found.")
+    return project
+
+
+@transaction.atomic
+def project_create(
+    *,
+    organization_id: UUID,
+    actor: Actor,
+    key: str,
+    name: str,
+    description: str = "",
+    status: str = ProjectStatus.ACTIVE,
+) -> Project:
+    """Create a project whose key no other project of the organization has."""
+    _check_key_free(organization_id=organization_id, key=key)
+    project = Project(
+        organization_id=organization_id,
+        key=key,
+        name=name,
+        description=description,
+        status=ProjectStatus(status),
+        created_by_id=actor.user_id,
+    )
+    try:
+        project.save(force_insert=True)
+    except IntegrityError as exc:
+        # A concurrent create took the key between the check and the insert.
+        raise _key_taken() from exc
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="project.created",
+        target=project,
+        changes=changes_between({}, _snapshot(project)),
+    )
+    return project
+
+
+@transaction.atomic
+def project_update(
+    *, organization_id: UUID, project_id: UUID, actor: Actor, **fields: Unpack[ProjectChanges]
+) -> Project:
+    """Change a project's key, name, description or status (archive or restore)."""
+    unknown = set(fields) - ProjectChanges.__optional_keys__
+    if unknown:
+        raise TypeError(f"project_update got unknown fields: {', '.join(sorted(unknown))}")
+    project = _locked(organization_id=organization_id, project_id=project_id)
+    before = _snapshot(project)
+    if "key" in fields and fields["key"] != project.key:
+        _check_key_free(organization_id=organization_id, key=fields["key"], project_id=project.pk)
+    for name, value in fields.items():
+        setattr(project, name, value)
+    changes = changes_between(before, _snapshot(project))
+    if not changes:
+        return project
+    try:
+        project.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError as exc:
+        raise _key_taken() from exc
+    audit_record(
+        organization_id=organization_id, actor=actor, action="project.updated", target=project, changes=changes
+    )
+    return project
+
+
+@transaction.atomic
+def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> None:
+    """Delete a project and, with it, every task in it."""
+    project = _locked(organization_id=organization_id, project_id=project_id)
+    before = _snapshot(project)
+    # Recorded first: the deleted instance has no primary key left to name.
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="project.deleted",
+        target=project,
+        changes=changes_between(before, dict.fromkeys(before)),
+    )
+    project.delete()

@@ -1,0 +1,57 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from taskhub.tasks.models import Task, TaskPriority, TaskStatus
+
+DESCRIPTION_MAX_LENGTH = 10_000
+ASSIGNEE_HELP = "The user id of a member of the organization, or null."
+
+
+class TaskSerializer(serializers.ModelSerializer[Task]):
+    # Plain ids from the *_id columns: a page of tasks costs one query, whatever its size.
+    project = serializers.UUIDField(source="project_id", read_only=True)
+    assignee = serializers.UUIDField(source="assignee_id", read_only=True, allow_null=True)
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "project",
+            "number",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "assignee",
+            "due_date",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class TaskCreateInputSerializer(serializers.Serializer[Any]):
+    project = serializers.UUIDField(source="project_id", help_text="A project of the organization; fixed afterwards.")
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    assignee = serializers.UUIDField(source="assignee_id", allow_null=True, required=False, help_text=ASSIGNEE_HELP)
+    due_date = serializers.DateField(allow_null=True, required=False)
+
+
+class TaskUpdateInputSerializer(serializers.Serializer[Any]):
+    """Every writable field for PUT; any of them for PATCH. ``project`` and ``number`` never change."""
+
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True)
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices)
+    assignee = serializers.UUIDField(source="assignee_id", allow_null=True, help_text=ASSIGNEE_HELP)
+    due_date = serializers.DateField(allow_null=True)
+    # Optional, so a client may send back a task as it read it; any other value is a 400.
+    project = serializers.UUIDField(source="project_id", required=False, help_text="Must equal the task's project.")
+    number = serializers.IntegerField(required=False, help_text="Must equal the task's number.")
