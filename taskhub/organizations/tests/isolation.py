@@ -1,0 +1,299 @@
+"""Layer 3: walk every API route from the URL conf and try to cross from one tenant into another.
+
+Nothing here names an endpoint: routes come from the URL resolver, request bodies from the
+OpenAPI schema, ids from every tenant-owned table. A new endpoint is walked the day it is
+routed. ``walk`` returns the problems it found; the tests assert there are none (and, with a
+deliberately leaky URL conf, that it finds them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.permissions import AllowAny
+from rest_framework.test import APIClient
+
+from taskhub.core import rls
+from taskhub.organizations.export import tenant_models
+
+METHODS = ("get", "post", "put", "patch", "delete")
+PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+USER_FIELDS = {"assignee", "user", "owner", "created_by", "actor_user"}
+
+
+@dataclass
+class Route:
+    template: str  # Django's route text, e.g. "api/v1/tasks/<uuid:id>/"
+    view_class: type
+    methods: list[str]
+
+    @property
+    def params(self) -> list[str]:
+        return [match["name"] for match in PARAM.finditer(self.template)]
+
+    @property
+    def public(self) -> bool:
+        return AllowAny in getattr(self.view_class, "permission_classes", [])
+
+    @property
+    def model_name(self) -> str | None:
+        """The model whose rows the view serves, from its tenant selector."""
+        selector = getattr(self.view_class, "selector", None)
+        if selector is None:
+            return None
+        return selector(organization_id=UUID(int=0)).model._meta.model_name
+
+    def param_model(self) -> str | None:
+        """The model the route's last path parameter names: ``project_id`` → project, ``id`` → the view's."""
+        if not self.params:
+            return None
+        name = self.params[-1]
+        return name.removesuffix("_id") if name.endswith("_id") else self.model_name
+
+    @property
+    def schema_path(self) -> str:
+        return "/" + PARAM.sub(lambda match: "{" + match["name"] + "}", self.template)
+
+    def url(self, value: str) -> str:
+        return "/" + PARAM.sub(value, self.template)
+
+
+@dataclass
+class Tenancy:
+    """Ids of one organization's rows in every tenant-owned table."""
+
+    organization_id: str
+    user_ids: list[str]
+    ids_by_model: dict[str, list[str]] = field(default_factory=dict)
+
+    def all_ids(self) -> set[str]:
+        ids = {self.organization_id, *self.user_ids}
+        for values in self.ids_by_model.values():
+            ids.update(values)
+        return ids
+
+
+def _iter_patterns(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _iter_patterns(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern.callback
+
+
+def api_routes() -> list[Route]:
+    """Return every route under api/v1/ of the current URL conf, with the methods its view serves."""
+    routes = []
+    for template, callback in _iter_patterns(get_resolver().url_patterns):
+        view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+        if not template.startswith("api/v1/") or view_class is None:
+            continue
+        methods = [method for method in METHODS if hasattr(view_class, method)]
+        routes.append(Route(template=template, view_class=view_class, methods=methods))
+    return routes
+
+
+def tenancy_of(organization_id: UUID, user_ids: list[UUID]) -> Tenancy:
+    """Collect the ids of every row the organization owns, as the platform sees them."""
+    tenancy = Tenancy(organization_id=str(organization_id), user_ids=[str(u) for u in user_ids])
+    with rls.bypass("isolation walk: collect ids"):
+        for model in tenant_models():
+            ids = model._default_manager.filter(organization_id=organization_id).values_list("pk", flat=True)
+            tenancy.ids_by_model[model._meta.model_name or ""] = [str(pk) for pk in ids]
+    return tenancy
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Return every row of every tenant-owned table, for before/after comparisons."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with rls.bypass("isolation walk: snapshot"):
+        for model in tenant_models():
+            rows[model._meta.label_lower] = [
+                {k: str(v) for k, v in row.items()} for row in model._default_manager.order_by("pk").values()
+            ]
+    return rows
+
+
+def _request_bodies(schema: dict[str, Any], route: Route, method: str) -> dict[str, Any] | None:
+    operation = schema.get("paths", {}).get(route.schema_path, {}).get(method)
+    if not operation or "requestBody" not in operation:
+        return None
+    content = operation["requestBody"].get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref", "")
+    return schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+
+
+def _value(name: str, prop: dict[str, Any], own: Tenancy, schema: dict[str, Any]) -> Any:  # noqa: PLR0911
+    """Return a valid value for one schema property: one answer per schema type."""
+    if "$ref" in prop or "allOf" in prop or "oneOf" in prop:
+        ref = (prop.get("$ref") or (prop.get("allOf") or prop.get("oneOf"))[0].get("$ref", "")).rsplit("/", 1)[-1]
+        enum = schema["components"]["schemas"].get(ref, {}).get("enum")
+        return enum[0] if enum else None
+    if "enum" in prop:
+        return prop["enum"][0]
+    kind, fmt = prop.get("type"), prop.get("format")
+    if fmt == "uuid":
+        return own_reference(name, own)
+    if fmt == "email":
+        return "walker@example.com"
+    if fmt == "date":
+        return "2031-01-01"
+    if fmt == "date-time":
+        return "2031-01-01T00:00:00Z"
+    if kind == "boolean":
+        return False
+    if kind == "integer":
+        return 1
+    if kind == "string":
+        return "WALK" if prop.get("pattern") else f"walk {name}"
+    return None
+
+
+def own_reference(name: str | None, tenancy: Tenancy) -> str | None:
+    """Return one of the tenancy's ids that a uuid field called ``name`` could point at."""
+    if name in USER_FIELDS:
+        return tenancy.user_ids[-1] if tenancy.user_ids else None
+    ids = tenancy.ids_by_model.get(name or "") or []
+    return ids[0] if ids else None
+
+
+def body_for(component: dict[str, Any], own: Tenancy, schema: dict[str, Any]) -> dict[str, Any]:
+    """Build a request body the endpoint should accept, from its schema component."""
+    body = {}
+    for name, prop in component.get("properties", {}).items():
+        if prop.get("readOnly"):
+            continue
+        value = _value(name, prop, own, schema)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+def uuid_fields(component: dict[str, Any]) -> list[str]:
+    return [
+        name
+        for name, prop in component.get("properties", {}).items()
+        if prop.get("format") == "uuid" and not prop.get("readOnly")
+    ]
+
+
+def _leaks(response: Any, foreign: set[str]) -> set[str]:
+    text = response.content.decode(errors="replace")
+    return {value for value in foreign if value in text}
+
+
+@dataclass
+class Walk:
+    client: APIClient
+    own: Tenancy
+    foreign: Tenancy
+    problems: list[str] = field(default_factory=list)
+    requests: int = 0
+    routes: int = 0
+
+    def _send(self, method: str, url: str, body: dict[str, Any] | None = None, client: APIClient | None = None) -> Any:
+        self.requests += 1
+        sender = getattr(client or self.client, method)
+        if method == "get":
+            return sender(url)
+        return sender(url, body or {}, format="json")
+
+    def _problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def run(self) -> list[str]:
+        schema = SchemaGenerator().get_schema(request=None, public=True)
+        routes = api_routes()
+        self.routes = len(routes)
+        for route in routes:
+            if route.public:
+                continue
+            self.check_credentials(route)
+            if route.params:
+                self.walk_foreign_ids(route, schema)
+            if "get" in route.methods:
+                self.walk_list(route)
+            if not route.params and "post" in route.methods:
+                self.walk_foreign_references(route, "post", route.url(""), schema)
+            if route.params:
+                own_id = own_reference(route.param_model(), self.own)
+                for method in ("put", "patch"):
+                    if method in route.methods and own_id:
+                        self.walk_foreign_references(route, method, route.url(own_id), schema)
+        return self.problems
+
+    def check_credentials(self, route: Route) -> None:
+        anonymous = APIClient()
+        url = (
+            route.url(own_reference(route.param_model(), self.own) or self.own.organization_id)
+            if route.params
+            else (route.url(""))
+        )
+        for method in route.methods:
+            response = self._send(method, url, client=anonymous)
+            if response.status_code != 401:
+                self._problem(f"{method.upper()} {url}: {response.status_code} without a credential")
+
+    def walk_foreign_ids(self, route: Route, schema: dict[str, Any]) -> None:
+        foreign_ids = self.foreign.all_ids()
+        for foreign_id in sorted(foreign_ids):
+            url = route.url(foreign_id)
+            for method in route.methods:
+                component = _request_bodies(schema, route, method)
+                body = body_for(component, self.own, schema) if component else {}
+                before = snapshot() if method != "get" else None
+                response = self._send(method, url, body)
+                if response.status_code != 404:
+                    self._problem(f"{method.upper()} {url}: {response.status_code} for another organization's id")
+                if leaked := _leaks(response, foreign_ids):
+                    self._problem(f"{method.upper()} {url}: body shows foreign ids {sorted(leaked)[:3]}")
+                if before is not None and snapshot() != before:
+                    self._problem(f"{method.upper()} {url}: changed rows")
+
+    def walk_list(self, route: Route) -> None:
+        own_id = own_reference(route.param_model(), self.own) if route.params else ""
+        if own_id is None:
+            return
+        base = route.url(own_id)
+        for query in ("", "?page_size=100", "?search=org", "?ordering=-created_at"):
+            response = self._send("get", base + query)
+            if response.status_code >= 500:
+                self._problem(f"GET {base}{query}: {response.status_code}")
+            if leaked := _leaks(response, self.foreign.all_ids()):
+                self._problem(f"GET {base}{query}: lists foreign ids {sorted(leaked)[:3]}")
+
+    def walk_foreign_references(self, route: Route, method: str, url: str, schema: dict[str, Any]) -> None:
+        component = _request_bodies(schema, route, method)
+        references = uuid_fields(component) if component else []
+        if not component or not references:
+            return
+        base = body_for(component, self.own, schema)
+        for name in references:
+            foreign_value = own_reference(name, self.foreign)
+            if foreign_value is None:
+                continue
+            before = snapshot()
+            response = self._send(method, url, {**base, name: foreign_value})
+            if response.status_code != 400:
+                self._problem(f"{method.upper()} {url} with a foreign {name}: {response.status_code}, expected 400")
+            if snapshot() != before:
+                self._problem(f"{method.upper()} {url} with a foreign {name}: changed rows")
+        # The same body with the caller's own references must succeed, or the 400s above prove nothing.
+        response = self._send(method, url, base)
+        if not 200 <= response.status_code < 300:
+            self._problem(
+                f"{method.upper()} {url} with own references: {response.status_code} {response.content[:200]!r}"
+            )
+
+
+def walk(*, client: APIClient, own: Tenancy, foreign: Tenancy) -> Walk:
+    """Walk every API route of the current URL conf as ``client`` (of ``own``) against ``foreign``'s rows."""
+    walker = Walk(client=client, own=own, foreign=foreign)
+    walker.run()
+    return walker
