@@ -132,7 +132,8 @@ def _request_bodies(schema: dict[str, Any], route: Route, method: str) -> dict[s
 def _value(name: str, prop: dict[str, Any], own: Tenancy, schema: dict[str, Any]) -> Any:  # noqa: PLR0911
     """Return a valid value for one schema property: one answer per schema type."""
     if "$ref" in prop or "allOf" in prop or "oneOf" in prop:
-        ref = (prop.get("$ref") or (prop.get("allOf") or prop.get("oneOf"))[0].get("$ref", "")).rsplit("/", 1)[-1]
+        variants = prop.get("allOf") or prop.get("oneOf") or [prop]
+        ref = str(prop.get("$ref") or variants[0].get("$ref", "")).rsplit("/", 1)[-1]
         enum = schema["components"]["schemas"].get(ref, {}).get("enum")
         return enum[0] if enum else None
     if "enum" in prop:
