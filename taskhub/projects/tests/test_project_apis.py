@@ -10,6 +10,10 @@ from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project, ProjectStatus
 from taskhub.projects.services import project_create
 
+# Marked, not only requested through fixtures: the database is then set up before the
+# root conftest opens the platform view (RLS bypassed) for the test body.
+pytestmark = pytest.mark.django_db
+
 URL = "/api/v1/projects/"
 FIELDS = {"id", "key", "name", "description", "status", "created_by", "created_at", "updated_at"}
 WRITERS = [Role.MEMBER, Role.ADMIN, Role.OWNER]

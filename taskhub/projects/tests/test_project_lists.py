@@ -7,6 +7,10 @@ import pytest
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.organizations.roles import Role
 
+# Marked, not only requested through fixtures: the database is then set up before the
+# root conftest opens the platform view (RLS bypassed) for the test body.
+pytestmark = pytest.mark.django_db
+
 URL = "/api/v1/projects/"
 
 
