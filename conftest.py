@@ -63,7 +63,7 @@ def _request_ends(**kwargs: object) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _platform_view_between_requests():
+def _platform_view_between_requests(request):
     """On PostgreSQL, let test code read every tenant's rows, and run each request as production does.
 
     A test runs in one transaction that its requests share. Between requests the test body

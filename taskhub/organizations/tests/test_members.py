@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 
 from conftest import TENANT_REQUEST_OVERHEAD
@@ -117,3 +119,11 @@ def test_members_list_costs_a_fixed_number_of_queries(clients_a, make_user, tena
         Membership.objects.create(organization=tenant_a.organization, user=make_user(f"extra-{index}"))
     with django_assert_num_queries(TENANT_REQUEST_OVERHEAD + 1):
         assert len(client.get("/api/v1/members/").json()["results"]) == 14
+
+
+@pytest.mark.django_db
+def test_a_tampered_cursor_answers_404_not_500(clients_a):
+    cursor = base64.b64encode(b"p=garbage").decode()
+    response = clients_a[Role.VIEWER].get(f"/api/v1/members/?cursor={cursor}")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Invalid cursor"
