@@ -167,7 +167,10 @@ class EnableRowLevelSecurity(Operation):
 
 
 def unprotected_tables(tables: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:
-    """Return which of ``tables`` lack enabled and forced RLS with a policy."""
+    """Return which of ``tables`` exist without enabled and forced RLS and a policy.
+
+    Tables not created yet are skipped: ``migrate`` runs the checks before it creates them.
+    """
     if not enabled(using) or not tables:
         return []
     with connections[using].cursor() as cursor:
@@ -175,11 +178,12 @@ def unprotected_tables(tables: list[str], using: str = DEFAULT_DB_ALIAS) -> list
             """
             SELECT c.relname
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
-              AND c.relrowsecurity AND c.relforcerowsecurity
-              AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
+            WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)
+              AND NOT (
+                c.relrowsecurity AND c.relforcerowsecurity
+                AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
+              )
             """,
             [tables],
         )
-        protected = {row[0] for row in cursor.fetchall()}
-    return sorted(set(tables) - protected)
+        return sorted(row[0] for row in cursor.fetchall())
