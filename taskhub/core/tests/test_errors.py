@@ -84,4 +84,3 @@ def test_oversized_body_is_refused_with_json():
     response = client.post("/test/echo/", data='{"a": "' + "x" * 4096 + '"}', content_type="application/json")
     assert response.status_code == 413
     assert response["Content-Type"].startswith("application/json")
-
