@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
-from django.urls import include, path
+from django.urls import path
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -77,7 +77,7 @@ class LeakyProjectDetail(TenantAPIView):
 urlpatterns = [
     path("api/v1/leaky-projects/", LeakyProjectList.as_view()),
     path("api/v1/leaky-projects/<uuid:id>/", LeakyProjectDetail.as_view()),
-    path("", include(root_urlpatterns)),
+    *root_urlpatterns,
 ]
 
 
