@@ -19,6 +19,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # First, so its templates (a CSP-clean ReDoc page) win over the libraries' own.
+    "taskhub.core",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -27,7 +29,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "taskhub.core",
+    "axes",
     "taskhub.accounts",
     "taskhub.organizations",
     "taskhub.projects",
@@ -38,6 +40,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "taskhub.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -47,6 +50,8 @@ MIDDLEWARE = [
     "taskhub.core.middleware.StaffRowLevelSecurityBypassMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out sign-in into its JSON 429 (AXES_LOCKOUT_CALLABLE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -76,6 +81,12 @@ USES_REDIS = env.is_set("REDIS_URL")
 if USES_REDIS:
     # Admin sessions then survive across workers and hosts without a table read.
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses sign-in for a locked-out username or IP before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -126,7 +137,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["taskhub.core.parsers.StrictJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "taskhub.core.throttling.AnonymousThrottle",
+        "taskhub.core.throttling.CredentialThrottle",
+        "taskhub.core.throttling.OrganizationThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.string("THROTTLE_ANON_RATE", "60/min"),
+        "user": env.string("THROTTLE_USER_RATE", "600/min"),
+        "organization": env.string("THROTTLE_ORGANIZATION_RATE", "3000/min"),
+        "sign_in": env.string("THROTTLE_SIGN_IN_RATE", "10/min"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -161,6 +184,34 @@ SPECTACULAR_SETTINGS = {
         "TaskPriorityEnum": "taskhub.tasks.models.TaskPriority",
     },
 }
+# Everything the API and its docs load comes from this server. Swagger UI and ReDoc style
+# their own elements inline, and ReDoc parses the schema in a worker built from a blob.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+# Sign-in lockout: this many failures lock the username, and separately the client IP,
+# for AXES_COOLOFF_MINUTES; a successful sign-in clears the username's failures.
+AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.integer("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "taskhub.core.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "taskhub.core.errors.locked_out"
+AXES_VERBOSE = False
+
 # A hung mail server must not hang the request that sends an invitation.
 EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1)
 

@@ -27,6 +27,7 @@ from taskhub.accounts.serializers.auth import (
 from taskhub.accounts.services import auth
 from taskhub.core.errors import Forbidden
 from taskhub.core.http import client_ip, request_id
+from taskhub.core.throttling import AnonymousThrottle, SignInThrottle
 from taskhub.organizations.context import TenantContext, tenant_of
 
 
@@ -47,8 +48,14 @@ class PublicApi(APIView):
         return 'Bearer realm="api"'
 
 
+class SignInApi(PublicApi):
+    """An endpoint that checks a password or creates an account: throttled per client IP."""
+
+    throttle_classes = [SignInThrottle, AnonymousThrottle]
+
+
 @extend_schema(tags=["auth"])
-class RegisterApi(PublicApi):
+class RegisterApi(SignInApi):
     @extend_schema(request=RegisterInputSerializer, responses={201: RegisterOutputSerializer})
     def post(self, request: Request) -> Response:
         """Create an account and an organization it owns; answers tokens for it."""
@@ -65,14 +72,17 @@ class RegisterApi(PublicApi):
 
 
 @extend_schema(tags=["auth"])
-class TokenObtainApi(PublicApi):
+class TokenObtainApi(SignInApi):
     @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
         """Exchange a username and password for tokens bound to one organization."""
         data = _valid(TokenObtainInputSerializer, request)
         return Response(
             auth.token_obtain(
-                username=data["username"], password=data["password"], organization=data.get("organization")
+                username=data["username"],
+                password=data["password"],
+                organization=data.get("organization"),
+                request=request._request,
             )
         )
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
@@ -83,13 +85,19 @@ def _membership_or_refuse(*, user_id: UUID, organization: str | None) -> Members
     return membership
 
 
-def token_obtain(*, username: str, password: str, organization: str | None) -> dict[str, str]:
+def token_obtain(
+    *, username: str, password: str, organization: str | None, request: HttpRequest | None = None
+) -> dict[str, str]:
     """Check the password and issue tokens for the named organization or the user's first."""
     # Django's ModelBackend runs the hasher for unknown users too, so timing does not tell.
-    user = authenticate(username=username, password=password)
+    # The request lets the lockout count failures per username and client IP.
+    user = authenticate(request, username=username, password=password)
     if not isinstance(user, User):
         raise _invalid_credentials()
-    return token_pair(_membership_or_refuse(user_id=user.pk, organization=organization))
+    tokens = token_pair(_membership_or_refuse(user_id=user.pk, organization=organization))
+    # What login() would announce: the lockout clears this user's failures, last_login is set.
+    user_logged_in.send(sender=User, request=request, user=user)
+    return tokens
 
 
 def _refresh_token(raw: str) -> OrganizationRefreshToken:

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from taskhub.core.errors import DomainError, Forbidden
 from taskhub.core.http import client_ip, request_id
+from taskhub.core.throttling import AnonymousThrottle, CredentialThrottle, SignInThrottle
 from taskhub.organizations.context import TenantContext
 from taskhub.organizations.invitation_filters import InvitationFilter
 from taskhub.organizations.selectors import invitation_list
@@ -75,6 +76,8 @@ class InvitationAcceptApi(APIView):
     # Not tenant-scoped: the caller joins an organization they are not in yet, signed in
     # (a Bearer token for any organization) or as a new user (username and password).
     permission_classes = [permissions.AllowAny]
+    # Creating an account or guessing tokens: throttled like sign-in.
+    throttle_classes = [SignInThrottle, AnonymousThrottle, CredentialThrottle]
 
     @extend_schema(request=InvitationAcceptInputSerializer, responses={201: InvitationAcceptOutputSerializer})
     def post(self, request: Request) -> Response:

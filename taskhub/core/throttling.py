@@ -1,0 +1,122 @@
+"""Request throttles: per client IP, per user or API key, per organization, and for sign-in.
+
+Counts live in the default cache (Redis in production), so limits hold across workers and
+hosts. If Redis fails, each worker counts in its own memory instead: the limits stay on
+(per worker, so up to N workers times the rate), a WARNING is logged, and ``/health/``
+reports the cache as degraded. Never "everything 500", never "limits silently off".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.locmem import LocMemCache
+from typing import TYPE_CHECKING
+
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+if TYPE_CHECKING:  # DRF imports the throttle classes while rest_framework.views loads
+    from rest_framework.views import APIView
+
+from taskhub.core.http import client_ip
+
+logger = logging.getLogger(__name__)
+
+# Warn at most this often per worker while the shared cache is failing.
+WARNING_INTERVAL_SECONDS = 30
+
+
+class FailoverCache:
+    """The default cache, or this worker's memory while the default cache fails."""
+
+    def __init__(self) -> None:
+        self.local = LocMemCache("taskhub-throttle-fallback", {"MAX_ENTRIES": 100_000})
+        self._last_warning = 0.0
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL_SECONDS:
+            self._last_warning = now
+            logger.warning("throttle cache unavailable, counting in this worker's memory: %s", exc)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return default_cache.get(key, default)
+        except Exception as exc:  # noqa: BLE001 - any client error: fall back, loudly
+            self._failed(exc)
+            return self.local.get(key, default)
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> None:
+        try:
+            default_cache.set(key, value, timeout)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            self.local.set(key, value, timeout)
+
+
+failover_cache = FailoverCache()
+
+
+class TaskhubThrottle(SimpleRateThrottle):
+    """A DRF rate throttle on the failover cache, keyed by the real client IP."""
+
+    cache = failover_cache  # type: ignore[assignment]
+
+    def get_ident(self, request: Request) -> str:
+        # The address TRUSTED_PROXY_COUNT hops back, so a forged X-Forwarded-For cannot
+        # pick a fresh identity for every request.
+        return client_ip(request) or "unknown"
+
+    def key_for(self, ident: str) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AnonymousThrottle(TaskhubThrottle):
+    """Requests without a credential, per client IP."""
+
+    scope = "anon"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if getattr(request.user, "is_authenticated", False):
+            return None
+        return self.key_for(self.get_ident(request))
+
+
+class CredentialThrottle(TaskhubThrottle):
+    """Requests with a credential, per user or per API key."""
+
+    scope = "user"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        context = request.auth
+        if context is None:
+            return None
+        user_id = getattr(context, "user_id", None)
+        ident = f"user:{user_id}" if user_id else f"key:{getattr(context, 'api_key_id', None)}"
+        return self.key_for(ident)
+
+
+class OrganizationThrottle(TaskhubThrottle):
+    """All requests acting in one organization, whoever sends them."""
+
+    scope = "organization"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        organization_id = getattr(request.auth, "organization_id", None)
+        if organization_id is None:
+            return None
+        # Namespaced by organization like every cache key that carries tenant data.
+        return f"org:{organization_id}:throttle"
+
+
+class SignInThrottle(TaskhubThrottle):
+    """Password and token exchanges, per client IP: the brute-force surface."""
+
+    scope = "sign_in"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        return self.key_for(self.get_ident(request))
