@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.locmem import LocMemCache
-from typing import TYPE_CHECKING
-
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 

@@ -25,7 +25,13 @@ def rates():
     original = {throttle: throttle.THROTTLE_RATES for throttle in THROTTLES}
 
     def set_rates(**rates: str) -> None:
-        values = {"anon": "1000/min", "user": "1000/min", "organization": "1000/min", "sign_in": "1000/min", **rates}
+        values: dict[str, str | None] = {
+            "anon": "1000/min",
+            "user": "1000/min",
+            "organization": "1000/min",
+            "sign_in": "1000/min",
+            **rates,
+        }
         for throttle in THROTTLES:
             throttle.THROTTLE_RATES = values
 
@@ -60,7 +66,9 @@ def test_a_forged_forwarded_for_does_not_reset_the_limit(rates, settings):
     # Behind one proxy, the client is the last X-Forwarded-For entry the proxy appended;
     # whatever the client put before it is ignored.
     for forged in ("1.1.1.1", "2.2.2.2"):
-        response = client.post("/api/v1/auth/token/verify/", {"token": "x"}, HTTP_X_FORWARDED_FOR=f"{forged}, 203.0.113.9")
+        response = client.post(
+            "/api/v1/auth/token/verify/", {"token": "x"}, HTTP_X_FORWARDED_FOR=f"{forged}, 203.0.113.9"
+        )
         assert response.status_code == 401
     assert_throttled(
         client.post("/api/v1/auth/token/verify/", {"token": "x"}, HTTP_X_FORWARDED_FOR="3.3.3.3, 203.0.113.9")

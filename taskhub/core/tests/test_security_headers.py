@@ -1,0 +1,97 @@
+"""Transport and browser security headers, under the real production settings."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+SCRIPT = """
+import json, django
+django.setup()
+from django.test import Client
+client = Client()
+def get(path, **extra):
+    response = client.get(path, **extra)
+    return {"status": response.status_code, "headers": dict(response.headers), "cookies": {
+        name: {"secure": bool(m["secure"]), "httponly": bool(m["httponly"])} for name, m in response.cookies.items()}}
+print(json.dumps({
+    "live": get("/health/live/", HTTP_X_FORWARDED_PROTO="https"),
+    "docs": get("/api/docs/", HTTP_X_FORWARDED_PROTO="https"),
+    "plain_http": get("/api/v1/projects/"),
+    "plain_http_health": get("/health/live/"),
+    "admin_login": get("/admin/login/", HTTP_X_FORWARDED_PROTO="https"),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_", "REDIS_", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        JWT_SIGNING_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="testserver",
+        CORS_ALLOWED_ORIGINS="https://app.example.com",
+        DEBUG="False",
+        STATIC_ROOT=str(tmp_path_factory.mktemp("static")),
+    )
+    # As the Docker image does at build time: hashed, compressed files and their manifest.
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert collected.returncode == 0, collected.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_https_responses_carry_hsts_and_the_browser_security_headers(production):
+    headers = production["live"]["headers"]
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+
+
+def test_the_docs_page_loads_no_inline_script_under_the_policy(production):
+    docs = production["docs"]
+    assert docs["status"] == 200
+    assert "script-src 'self'" in docs["headers"]["Content-Security-Policy"]
+
+
+def test_plain_http_redirects_to_https_except_health_checks(production):
+    assert production["plain_http"]["status"] == 301
+    assert production["plain_http"]["headers"]["Location"].startswith("https://")
+    assert production["plain_http_health"]["status"] == 200
+
+
+def test_cookies_are_secure_and_http_only(production):
+    cookies = production["admin_login"]["cookies"]
+    assert cookies["csrftoken"]["secure"] is True
+    assert production["admin_login"]["status"] == 200
+
+
+@pytest.mark.django_db
+def test_the_api_speaks_json_only_no_browsable_api(client):
+    response = client.get("/api/v1/projects/", HTTP_ACCEPT="text/html")
+    assert response["Content-Type"].startswith("application/json")
