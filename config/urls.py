@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from taskhub.accounts.apis.auth import JwksApi
-from taskhub.core import errors, health
+from taskhub.core import errors, health, observability
 
 urlpatterns = [
     path("health/", health.health, name="health"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/v1/", include("config.api_v1")),
+    path("metrics", observability.metrics, name="metrics"),
     # Anything else is a JSON 404, in DEBUG too (Django's own 404 page is HTML).
     re_path(r"^", errors.not_found),
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env
+from taskhub.core.sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "taskhub.core.middleware.RequestIdMiddleware",
+    # Right after the request id, so its timing and query count cover every layer below.
+    "taskhub.core.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -241,14 +244,24 @@ SIMPLE_JWT = {
 JWT_EXTRA_PUBLIC_KEYS = env.string("JWT_EXTRA_PUBLIC_KEYS", "")
 
 LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()
+# One JSON object per line on stdout: timestamp, level, logger, message, any extra fields.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"json": {"()": "taskhub.core.logformat.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers print plain text; its records go to the root handler instead.
+        "django": {"handlers": [], "propagate": True},
+        # runserver's request lines repeat the access line and carry the query string.
+        "django.server": {"handlers": [], "level": "CRITICAL", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
+# With it set, GET /metrics needs "Authorization: Bearer <token>"; without it, /metrics exists
+# only under DEBUG.
+METRICS_TOKEN = env.string("METRICS_TOKEN", "")
 
 
 def jwt_keys(*, debug: bool, secret_key: str) -> dict[str, str]:
@@ -267,3 +280,6 @@ def jwt_keys(*, debug: bool, secret_key: str) -> dict[str, str]:
         hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'",
     )
     return {"SIGNING_KEY": signing_key, "VERIFYING_KEY": ""}
+
+
+init_sentry()

@@ -12,6 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from taskhub.core.errors import require_get
+from taskhub.core.observability import count_cache_error
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def check_cache() -> str | None:
             return "inconsistent"
     except Exception as exc:  # noqa: BLE001 - any client error means the cache is degraded
         logger.warning("health: cache unreachable: %s", exc)
+        count_cache_error()
         return "unreachable"
     return None
 
