@@ -214,6 +214,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "taskhub.core.http.client_ip"
 AXES_LOCKOUT_CALLABLE = "taskhub.core.errors.locked_out"
 AXES_VERBOSE = False
+# Token sign-ins have no session; axes' success log would create one (in Redis) per sign-in.
+AXES_DISABLE_ACCESS_LOG = True
 
 # A hung mail server must not hang the request that sends an invitation.
 EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1)
