@@ -93,7 +93,10 @@ def list_of(name: str, default: Any = MISSING, *, hint: str = "") -> list[str]:
 
 
 def database(*, sqlite_path: Path) -> dict[str, Any]:
-    """Return the default database: DATABASE_URL, else DB_*, else an SQLite file."""
+    """Return the default database: DATABASE_URL, else DB_*, else an SQLite file.
+
+    PostgreSQL connections give up after DB_CONNECT_TIMEOUT seconds (default 2).
+    """
     conn_max_age = integer("DB_CONN_MAX_AGE", 60, minimum=0)
     if is_set("DATABASE_URL"):
         config: dict[str, Any] = dict(dj_database_url.parse(string("DATABASE_URL"), conn_max_age=conn_max_age))
@@ -121,6 +124,12 @@ def database(*, sqlite_path: Path) -> dict[str, Any]:
             raise ImproperlyConfigured(f"DB_SSLMODE={sslmode!r} must be one of {', '.join(sorted(allowed))}.")
         options["sslmode"] = sslmode
     options.setdefault("application_name", string("DB_APPLICATION_NAME", "taskhub"))
+    # An unreachable database must fail a request in seconds, not hang it until the worker is
+    # killed: libpq waits forever by default (and treats anything below 2 as 2). DB_CONNECT_TIMEOUT
+    # wins over a connect_timeout in DATABASE_URL; without either, 2 seconds.
+    postgresql = "postgresql" in config["ENGINE"] or "postgis" in config["ENGINE"]
+    if postgresql and (is_set("DB_CONNECT_TIMEOUT") or "connect_timeout" not in options):
+        options["connect_timeout"] = integer("DB_CONNECT_TIMEOUT", 2, minimum=1)
     config["OPTIONS"] = options
     return config
 

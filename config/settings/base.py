@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out sign-in into its JSON 429 (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
+    "taskhub.core.middleware_db.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

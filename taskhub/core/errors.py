@@ -3,19 +3,38 @@
 DRF exceptions pass through ``exception_handler``; everything Django answers by itself
 (unknown URLs, a bad Host header, an unhandled exception) goes through the handler views
 below, so no client ever gets an HTML page.
+
+A lost database (``OperationalError``, ``InterfaceError``) answers 503 ``service_unavailable``
+with ``Retry-After`` wherever it surfaces: in a DRF view (``exception_handler``), outside DRF's
+handling (``taskhub.core.middleware_db``), or in a middleware before the view (``server_error``).
+See docs/degradation.md.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.log import log_response
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from taskhub.core.http import request_id
+
+logger = logging.getLogger(__name__)
+
+# Connection-level failures: the database is down, restarting, unreachable, or dropped the
+# connection mid-request. The request may be retried, so the answer is a 503, never a 500.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+SERVICE_UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Try again shortly."
 
 
 class DomainError(Exception):
@@ -54,8 +73,53 @@ def error_body(detail: str, code: str, errors: Any = None) -> dict[str, Any]:
     return body
 
 
+def _log_database_unavailable(request: Any, response: HttpResponse, exc: BaseException) -> None:
+    """One WARNING line with the request id, no stack trace; Django's ERROR line is skipped."""
+    summary = (str(exc).strip().splitlines() or [""])[0][:200]
+    log_response(
+        "Database unavailable, answered 503: %s %s request_id=%s %s: %s",
+        getattr(request, "method", ""),
+        getattr(request, "path", ""),
+        request_id(request) if request is not None else "",
+        type(exc).__name__,
+        summary,
+        response=response,
+        request=getattr(request, "_request", request),
+        logger=logger,
+        level="warning",
+    )
+
+
+def _roll_back_open_transactions() -> None:
+    # The transaction cannot commit anyway: roll it back (Django closes the connection if even
+    # that fails) rather than try a COMMIT on the way out.
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            connection.set_rollback(True)
+
+
+def database_unavailable(request: HttpRequest, exc: BaseException) -> JsonResponse:
+    """The 503 a request gets when the database is unreachable; logs it at WARNING."""
+    response = JsonResponse(
+        error_body(SERVICE_UNAVAILABLE_DETAIL, "service_unavailable"),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+    _log_database_unavailable(request, response, exc)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn domain and DRF exceptions into the service's error shape."""
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        _roll_back_open_transactions()
+        response = Response(
+            error_body(SERVICE_UNAVAILABLE_DETAIL, "service_unavailable"),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        _log_database_unavailable(context.get("request"), response, exc)
+        return response
     if isinstance(exc, DomainError):
         errors = {exc.field: [{"message": exc.detail, "code": exc.code}]} if exc.field else None
         set_rollback()
@@ -106,6 +170,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this handler while the exception is being handled. A database failure that
+    # escaped the view middleware (a middleware before it read the session or the user) is
+    # still a 503.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable(request, exc)
     return _json(500, "A server error occurred.", "server_error")
 
 

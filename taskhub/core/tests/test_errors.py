@@ -1,12 +1,21 @@
+import logging
+from unittest import mock
+
 import pytest
-from django.test import Client, override_settings
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
 from django.urls import path
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401 - used by Django
 from config.urls import urlpatterns as root_urlpatterns
+from taskhub.core import errors
+from taskhub.core.middleware_db import DatabaseUnavailableMiddleware
 
 
 @api_view(["POST"])
@@ -84,3 +93,120 @@ def test_oversized_body_is_refused_with_json():
     response = client.post("/test/echo/", data='{"a": "' + "x" * 4096 + '"}', content_type="application/json")
     assert response.status_code == 413
     assert response["Content-Type"].startswith("application/json")
+
+
+# --- the database is unavailable: 503 service_unavailable with Retry-After, never a 500 ---------
+
+_DB_ERRORS = {"operational": OperationalError, "interface": InterfaceError}
+
+
+def _db_error(request) -> Exception:
+    return _DB_ERRORS[request.GET.get("error", "operational")]("connection to server at 10.1.2.3 failed: internals")
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def database_down_in_drf(request):
+    raise _db_error(request)
+
+
+class DatabaseDownBeforeDrf(APIView):
+    """Like TenantAPIView: the connection is opened (transaction.atomic) before DRF handles errors."""
+
+    permission_classes = [AllowAny]
+
+    def dispatch(self, request, *args, **kwargs):
+        raise _db_error(request)
+
+
+def database_down_in_django(request):
+    raise _db_error(request)
+
+
+class DatabaseDownMiddleware:
+    """A middleware before the view that reads the database (a session or user lookup)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raise OperationalError("server closed the connection unexpectedly")
+
+
+urlpatterns = [
+    path("test/db-down/drf/", database_down_in_drf),
+    path("test/db-down/dispatch/", DatabaseDownBeforeDrf.as_view()),
+    path("test/db-down/django/", database_down_in_django),
+    *urlpatterns,
+]
+
+
+def assert_service_unavailable(response):
+    body = assert_json_error(response, 503, "service_unavailable")
+    assert set(body) == {"detail", "code"}
+    assert response["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
+    assert "internals" not in response.content.decode()
+    assert "10.1.2.3" not in response.content.decode()
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize("error", ["operational", "interface"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/test/db-down/drf/", id="drf-handler"),
+        pytest.param("/test/db-down/dispatch/", id="middleware-around-drf"),
+        pytest.param("/test/db-down/django/", id="middleware-plain-view"),
+    ],
+)
+def test_losing_the_database_answers_503_with_retry_after(path, error):
+    assert_service_unavailable(Client().get(path, {"error": error}))
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize("path", ["/test/db-down/drf/", "/test/db-down/dispatch/"])
+def test_losing_the_database_logs_one_warning_with_the_request_id(path, caplog):
+    caplog.set_level(logging.INFO)
+    Client().get(path, HTTP_X_REQUEST_ID="db-down-request-0001")
+    problems = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(problems) == 1, [record.getMessage() for record in problems]
+    (record,) = problems
+    assert record.levelno == logging.WARNING
+    assert record.name == "taskhub.core.errors"
+    assert "db-down-request-0001" in record.getMessage()
+    assert record.exc_info is None
+
+
+@override_settings(
+    ROOT_URLCONF=__name__,
+    MIDDLEWARE=[
+        "taskhub.core.middleware.RequestIdMiddleware",
+        f"{__name__}.DatabaseDownMiddleware",
+        "taskhub.core.middleware_db.DatabaseUnavailableMiddleware",
+    ],
+)
+def test_losing_the_database_in_a_middleware_before_the_view_answers_503(caplog):
+    response = Client(raise_request_exception=False).get("/test/echo/")
+    assert response.status_code == 503
+    assert response.json() == {"detail": errors.SERVICE_UNAVAILABLE_DETAIL, "code": "service_unavailable"}
+    assert response["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def test_other_exceptions_pass_the_database_middleware_untouched():
+    middleware = DatabaseUnavailableMiddleware(lambda request: HttpResponse())
+    assert middleware.process_exception(RequestFactory().get("/"), RuntimeError("boom")) is None
+
+
+def test_the_database_middleware_is_the_last_so_it_sees_view_exceptions_first():
+    assert settings.MIDDLEWARE[-1] == "taskhub.core.middleware_db.DatabaseUnavailableMiddleware"
+
+
+def test_the_drf_handler_rolls_back_the_open_transaction():
+    connection = mock.Mock(in_atomic_block=True)
+    with mock.patch.object(errors, "connections") as connections:
+        connections.all.return_value = [connection]
+        response = errors.exception_handler(OperationalError("gone"), {"request": None})
+    assert response is not None
+    assert response.status_code == 503
+    connection.set_rollback.assert_called_once_with(True)
