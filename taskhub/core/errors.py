@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from taskhub.core.http import request_id
+from taskhub.core.metrics import count_db_error
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def error_body(detail: str, code: str, errors: Any = None) -> dict[str, Any]:
 
 def _log_database_unavailable(request: Any, response: HttpResponse, exc: BaseException) -> None:
     """One WARNING line with the request id, no stack trace; Django's ERROR line is skipped."""
+    # Answered here, the exception never reaches the metrics middleware: count it now.
+    count_db_error(exc)  # type: ignore[arg-type]
     summary = (str(exc).strip().splitlines() or [""])[0][:200]
     log_response(
         "Database unavailable, answered 503: %s %s request_id=%s %s: %s",

@@ -210,3 +210,16 @@ def test_the_drf_handler_rolls_back_the_open_transaction():
     assert response is not None
     assert response.status_code == 503
     connection.set_rollback.assert_called_once_with(True)
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize("path", ["/test/db-down/drf/", "/test/db-down/dispatch/", "/test/db-down/django/"])
+def test_losing_the_database_is_counted_once_in_the_metrics(path):
+    from prometheus_client import REGISTRY  # noqa: PLC0415
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("db_errors_total", {"error": "OperationalError"}) or 0.0
+
+    before = count()
+    Client().get(path, {"error": "operational"})
+    assert count() == before + 1
