@@ -21,6 +21,11 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Limits high enough for the suite's own traffic; the throttling tests set their own rates.
 REST_FRAMEWORK = {
-    **REST_FRAMEWORK,  # noqa: F405
-    "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "organization": "10000/min", "sign_in": "10000/min"},
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "10000/min",
+        "user": "10000/min",
+        "organization": "10000/min",
+        "sign_in": "10000/min",
+    },
 }

@@ -252,7 +252,7 @@ def test_metrics_add_up_every_worker_process_in_multiprocess_mode(tmp_path):
         "METRICS_TOKEN": TOKEN,
     }
     outputs = [
-        subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        subprocess.run(
             [sys.executable, "-c", worker], cwd=ROOT, env=variables, capture_output=True, text=True, check=True
         ).stdout
         for _ in range(2)
