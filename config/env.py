@@ -131,7 +131,65 @@ def database(*, sqlite_path: Path) -> dict[str, Any]:
     if postgresql and (is_set("DB_CONNECT_TIMEOUT") or "connect_timeout" not in options):
         options["connect_timeout"] = integer("DB_CONNECT_TIMEOUT", 2, minimum=1)
     config["OPTIONS"] = options
+    if postgresql:
+        _pooling(config, options)
     return config
+
+
+def _pooling(config: dict[str, Any], options: dict[str, Any]) -> None:
+    """Apply DB_POOL (psycopg's pool in each process) or DB_PGBOUNCER (pgbouncer in front).
+
+    DB_POOL=True: Django 5.2's psycopg pool, DB_POOL_MIN_SIZE/MAX_SIZE/TIMEOUT, CONN_MAX_AGE 0
+    (Django refuses persistent connections with a pool). DB_PGBOUNCER=True: pgbouncer in
+    transaction mode, where a session's server connection changes between transactions, so no
+    server-side cursors (they live across transactions) and no prepared statements (they live on
+    one server connection). Both at once would pool twice and is refused.
+    """
+    pool = boolean("DB_POOL", False)
+    pgbouncer = boolean("DB_PGBOUNCER", False)
+    if pool and pgbouncer:
+        raise ImproperlyConfigured(
+            "DB_POOL=True and DB_PGBOUNCER=True pool twice: behind pgbouncer leave DB_POOL off "
+            "(pgbouncer is the pool); without pgbouncer, set DB_PGBOUNCER=False."
+        )
+    if pool:
+        min_size = integer("DB_POOL_MIN_SIZE", 2, minimum=0)
+        max_size = integer("DB_POOL_MAX_SIZE", 10, minimum=1)
+        if min_size > max_size:
+            raise ImproperlyConfigured(f"DB_POOL_MIN_SIZE={min_size} is above DB_POOL_MAX_SIZE={max_size}.")
+        options["pool"] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": integer("DB_POOL_TIMEOUT", 5, minimum=1),
+        }
+        config["CONN_MAX_AGE"] = 0
+    if pgbouncer:
+        options["prepare_threshold"] = None
+    if pgbouncer or boolean("DB_DISABLE_SERVER_SIDE_CURSORS", False):
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
+
+
+def replicas() -> dict[str, dict[str, Any]]:
+    """Return read replicas from DATABASE_REPLICA_URLS (comma-separated) as replica_0, replica_1, ...
+
+    Each gets the primary's connect timeout, application name and pooling rules.
+    """
+    urls = list_of("DATABASE_REPLICA_URLS", default=[])
+    conn_max_age = integer("DB_CONN_MAX_AGE", 60, minimum=0)
+    result = {}
+    for index, url in enumerate(urls):
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=conn_max_age))
+        if "postgresql" not in config.get("ENGINE", "") and "postgis" not in config.get("ENGINE", ""):
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS entry {index} is not a PostgreSQL URL.")
+        config["CONN_HEALTH_CHECKS"] = True
+        options = dict(config.get("OPTIONS", {}))
+        options.setdefault("application_name", string("DB_APPLICATION_NAME", "taskhub"))
+        if is_set("DB_CONNECT_TIMEOUT") or "connect_timeout" not in options:
+            options["connect_timeout"] = integer("DB_CONNECT_TIMEOUT", 2, minimum=1)
+        _pooling(config, options)
+        config["OPTIONS"] = options
+        result[f"replica_{index}"] = config
+    return result
 
 
 def cache() -> dict[str, Any]:

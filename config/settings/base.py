@@ -80,6 +80,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.database(sqlite_path=BASE_DIR / "db.sqlite3")}
+# Read replicas (docs/scaling.md): reads outside any transaction only; tenant requests stay on default.
+DATABASES.update(env.replicas())
+DATABASE_ROUTERS = ["taskhub.core.db_router.ReplicaRouter"]
 CACHES = {"default": env.cache()}
 USES_REDIS = env.is_set("REDIS_URL")
 if USES_REDIS:
