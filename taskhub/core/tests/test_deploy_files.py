@@ -342,6 +342,26 @@ def test_compose_publishes_only_nginx_on_80_and_443(compose: dict[str, Any]):
     assert "static" in compose["volumes"]
 
 
+def test_compose_nginx_renders_deploy_nginx_with_every_variable_it_needs(compose: dict[str, Any]):
+    nginx = compose["services"]["nginx"]
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in nginx["volumes"]}
+    template = "./deploy/nginx/taskhub.conf"
+    assert mounts.get(template) == "/etc/nginx/templates/taskhub.conf.template", mounts
+    assert (
+        mounts.get("./deploy/nginx/taskhub-proxy.conf")
+        == f"{nginx['environment']['TASKHUB_CONF_DIR']}/taskhub-proxy.conf"
+    )
+    for source in mounts:
+        assert not source.startswith("./") or (ROOT / source).is_file(), f"{source} does not exist"
+    code = [line for line in (ROOT / template).read_text().splitlines() if not line.lstrip().startswith("#")]
+    needed = set(re.findall(r"\$\{(TASKHUB_[A-Z_]+)\}", "\n".join(code)))
+    assert needed, "the nginx template names no TASKHUB_* variable"
+    assert needed <= set(nginx["environment"]), needed - set(nginx["environment"])
+    assert nginx["environment"]["NGINX_ENVSUBST_FILTER"] == "^TASKHUB_"
+    assert nginx["environment"]["TASKHUB_STATIC_ROOT"] in " ".join(nginx["volumes"])
+    assert nginx["environment"]["TASKHUB_UPSTREAM_SERVERS"] == "server api:8000;"
+
+
 def test_compose_has_no_literal_secrets(compose: dict[str, Any]):
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
