@@ -1,0 +1,313 @@
+"""The restore drill: back up a seeded database with scripts/backup, restore it with scripts/restore.
+
+Black-box, against the PostgreSQL server the suite uses (DB_HOST/DB_PORT, superuser
+``postgres``): a scratch app role (no superuser, no BYPASSRLS) owns a scratch source database,
+migrated and seeded with ``manage.py`` (several organizations); scripts/create_backup_role.sql
+makes a scratch backup role; scripts/backup dumps; scripts/restore loads the dump into an empty
+scratch database owned by the app role. Every table of the schema must then have the same
+row count and the same checksum of its rows (read as the superuser on both sides), and the
+row-level security policies must be back, still forced.
+
+It also proves why the backup role exists: the same pg_dump run as the app role writes every
+tenant table empty, and scripts/backup refuses such a role.
+
+Everything scratch is named ``taskhub_bk_*`` and dropped in ``finally``. Skipped on CI's
+SQLite pass (TASKHUB_TEST_SQLITE=1), and outside CI when the PostgreSQL client tools or the
+server are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskhub.core.tests.throwaway import REPO, child_environment
+
+CI = os.environ.get("CI") == "true"
+TOOLS = ("pg_dump", "pg_restore", "psql")
+MISSING_TOOLS = [tool for tool in TOOLS if shutil.which(tool) is None]
+HOST = os.environ.get("DB_HOST") or os.environ.get("PGHOST") or "127.0.0.1"
+PORT = os.environ.get("DB_PORT") or os.environ.get("PGPORT") or "5432"
+TENANT_TABLES = (
+    "accounts_apikey",
+    "audit_auditevent",
+    "organizations_invitation",
+    "organizations_membership",
+    "projects_project",
+    "tasks_task",
+)
+# Printed at the end (pytest -s shows them): what the drill measured.
+FIGURES: dict[str, Any] = {}
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("TASKHUB_TEST_SQLITE") == "1", reason="the SQLite pass has no PostgreSQL"),
+    pytest.mark.skipif(bool(MISSING_TOOLS) and not CI, reason=f"needs {', '.join(MISSING_TOOLS)}"),
+]
+
+
+def _superuser(dbname: str = "postgres") -> Any:
+    import psycopg  # noqa: PLC0415 - only where PostgreSQL is tested
+
+    return psycopg.connect(host=HOST, port=PORT, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5)
+
+
+def _run(
+    command: list[str], *, env: dict[str, str], timeout: float = 60, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@dataclass
+class Scratch:
+    suffix: str
+    app_role: str
+    backup_role: str
+    source: str
+    target: str
+    root: Path
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.app_role}:{self.app_role}@{HOST}:{PORT}/{database}"
+
+    def app_environment(self, database: str, **extra: str) -> dict[str, str]:
+        return child_environment(
+            DJANGO_SETTINGS_MODULE="config.settings.local",
+            SECRET_KEY=secrets.token_urlsafe(48),
+            PYTHONDONTWRITEBYTECODE="1",
+            DB_NAME=database,
+            DB_USER=self.app_role,
+            DB_PASSWORD=self.app_role,
+            DB_HOST=HOST,
+            DB_PORT=PORT,
+            **extra,
+        )
+
+    def psql_environment(self, **extra: str) -> dict[str, str]:
+        return child_environment(PGHOST=HOST, PGPORT=PORT, **extra)
+
+
+@pytest.fixture
+def scratch(tmp_path) -> Iterator[Scratch]:
+    try:
+        with _superuser() as connection:
+            connection.execute("SELECT 1")
+    except Exception as exc:  # any failure to reach the server
+        if CI:
+            raise
+        pytest.skip(f"no PostgreSQL superuser 'postgres' at {HOST}:{PORT}: {exc}")
+    suffix = secrets.token_hex(4)
+    names = Scratch(
+        suffix=suffix,
+        app_role=f"taskhub_bk_app_{suffix}",
+        backup_role=f"taskhub_bk_backup_{suffix}",
+        source=f"taskhub_bk_src_{suffix}",
+        target=f"taskhub_bk_dst_{suffix}",
+        root=tmp_path,
+    )
+    try:
+        with _superuser() as connection:
+            connection.execute(
+                f"CREATE ROLE {names.app_role} LOGIN PASSWORD '{names.app_role}' "
+                "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+            )
+            connection.execute(f"CREATE DATABASE {names.source} OWNER {names.app_role}")
+            connection.execute(f"CREATE DATABASE {names.target} OWNER {names.app_role}")
+        yield names
+    finally:
+        with _superuser() as connection:
+            for database in (names.source, names.target):
+                with contextlib.suppress(Exception):
+                    connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            for role in (names.backup_role, names.app_role):
+                with contextlib.suppress(Exception):
+                    connection.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def _tables(database: str) -> list[str]:
+    with _superuser(database) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _fingerprint(database: str) -> dict[str, tuple[int, str]]:
+    """Per table: (rows, md5 of every row's text in order), read as the superuser (no RLS)."""
+    seen = {}
+    with _superuser(database) as connection:
+        for table in _tables(database):
+            row = connection.execute(
+                f"SELECT count(*), coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM public.{table} t"  # noqa: S608 - catalog names
+            ).fetchone()
+            seen[table] = (int(row[0]), str(row[1]))
+    return seen
+
+
+def _security(database: str) -> dict[str, Any]:
+    with _superuser(database) as connection:
+        forced = connection.execute(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY relname"
+        ).fetchall()
+        policies = connection.execute(
+            "SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies ORDER BY 1, 2"
+        ).fetchall()
+    return {"forced": forced, "policies": policies}
+
+
+def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
+    started = time.monotonic()
+    source_env = scratch.app_environment(scratch.source)
+    _run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=source_env, timeout=120)
+    FIGURES["migrate_s"] = round(time.monotonic() - started, 2)
+    started = time.monotonic()
+    _run(
+        [sys.executable, "manage.py", "seed_tenants", "--organizations", "3", "--projects", "3", "--tasks", "10"],
+        env=source_env,
+    )
+    FIGURES["seed_s"] = round(time.monotonic() - started, 2)
+    before = _fingerprint(scratch.source)
+    for table in TENANT_TABLES:
+        assert before[table][0] >= 3, f"seed left {table} with {before[table][0]} rows"
+
+    # Why the backup role exists. As the app role (RLS forced, no context) pg_dump either fails
+    # (by default it sets row_security off and refuses to write a filtered dump)...
+    app_dump = ["pg_dump", "--data-only", *[f"--table={t}" for t in TENANT_TABLES], "-U", scratch.app_role]
+    app_env = scratch.psql_environment(PGPASSWORD=scratch.app_role)
+    plain = _run([*app_dump, scratch.source], env=app_env, check=False)
+    assert plain.returncode != 0
+    assert "row-level security" in plain.stderr
+    # ...or, told to obey row-level security, writes every tenant table empty.
+    filtered = _run([*app_dump, "--enable-row-security", scratch.source], env=app_env).stdout
+    copies = re.findall(r"^COPY public\.(\w+) .*? FROM stdin;\n(.*?)^\\\.$", filtered, flags=re.M | re.S)
+    assert sorted(table for table, _ in copies) == sorted(TENANT_TABLES)
+    assert all(body == "" for _, body in copies), "the app role could dump tenant rows without a context"
+
+    backup_dir = scratch.root / "backups"
+    offsite = scratch.root / "offsite"
+    offsite.mkdir()
+    backup_env = scratch.psql_environment(
+        DB_NAME=scratch.source,
+        DB_HOST=HOST,
+        DB_PORT=PORT,
+        BACKUP_DIR=str(backup_dir),
+        BACKUP_USER=scratch.app_role,
+        BACKUP_PASSWORD=scratch.app_role,
+    )
+    # ...and scripts/backup refuses a role that would write such a dump.
+    refused = _run(["scripts/backup"], env=backup_env, check=False)
+    assert refused.returncode != 0
+    assert "BYPASSRLS" in refused.stderr
+    assert not list(backup_dir.glob("*.dump"))
+
+    _run(
+        [
+            "psql", "-X", "-q", "-U", "postgres", "-d", scratch.source, "-v", "ON_ERROR_STOP=1",
+            "-v", f"backup_role={scratch.backup_role}", "-v", f"app_role={scratch.app_role}",
+            "-f", "scripts/create_backup_role.sql",
+        ],
+        env=scratch.psql_environment(),
+    )  # fmt: skip
+    backup_env.update(BACKUP_USER=scratch.backup_role, BACKUP_OFFSITE_COMMAND=f"cp {{file}} {offsite}/")
+    backup_env.pop("BACKUP_PASSWORD")
+    started = time.monotonic()
+    result = _run(["scripts/backup"], env=backup_env)
+    FIGURES["backup_s"] = round(time.monotonic() - started, 2)
+    dump = Path(result.stdout.strip().splitlines()[-1])
+    assert dump.parent == backup_dir
+    assert re.fullmatch(r"taskhub-\d{8}T\d{6}Z\.dump", dump.name)
+    assert dump.with_name(dump.name + ".sha256").read_text().split()[0]
+    assert (offsite / dump.name).read_bytes() == dump.read_bytes()
+    FIGURES["dump_bytes"] = dump.stat().st_size
+
+    started = time.monotonic()
+    restored = _run(["scripts/restore", str(dump), scratch.url(scratch.target)], env=scratch.psql_environment())
+    FIGURES["restore_s"] = round(time.monotonic() - started, 2)
+
+    after = _fingerprint(scratch.target)
+    assert set(after) == set(before)
+    assert after == before
+    assert _security(scratch.target) == _security(scratch.source)
+    printed = dict(line.rsplit(" ", 1) for line in restored.stdout.strip().splitlines())
+    assert {table: int(count) for table, count in printed.items()} == {t: rows for t, (rows, _) in before.items()}
+    FIGURES["rows"] = sum(rows for rows, _ in before.values())
+
+    # The restored database is the app's: it migrates (nothing to do) and checks clean as the app role.
+    target_env = scratch.app_environment(scratch.target)
+    _run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=target_env, timeout=120)
+    _run([sys.executable, "manage.py", "check", "--database", "default"], env=target_env)
+
+    # A non-empty target is refused; --force restores over it.
+    again = _run(
+        ["scripts/restore", str(dump), scratch.url(scratch.target)], env=scratch.psql_environment(), check=False
+    )
+    assert again.returncode != 0
+    assert "not empty" in again.stderr
+    _run(["scripts/restore", "--force", str(dump), scratch.url(scratch.target)], env=scratch.psql_environment())
+    assert _fingerprint(scratch.target) == before
+
+    # A damaged dump is refused before anything is touched.
+    damaged = scratch.root / dump.name
+    shutil.copy(dump, damaged)
+    shutil.copy(dump.with_name(dump.name + ".sha256"), scratch.root)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    bad = _run(
+        ["scripts/restore", "--force", str(damaged), scratch.url(scratch.target)],
+        env=scratch.psql_environment(),
+        check=False,
+    )
+    assert bad.returncode != 0
+    assert "checksum mismatch" in bad.stderr
+
+    # A failing off-site hook fails the backup (the local dump is kept).
+    backup_env["BACKUP_OFFSITE_COMMAND"] = "false {file}"
+    time.sleep(1)  # a new timestamp, so a new file name
+    failed = _run(["scripts/backup"], env=backup_env, check=False)
+    assert failed.returncode != 0
+    assert "off-site command failed" in failed.stderr
+    print(f"\nrestore drill: {FIGURES}")  # noqa: T201 - the measured figures, shown with -s
+
+
+def test_backup_prunes_dumps_older_than_the_retention(scratch: Scratch) -> None:
+    with _superuser() as connection:
+        connection.execute(f"CREATE ROLE {scratch.backup_role} LOGIN BYPASSRLS")
+    backup_dir = scratch.root / "backups"
+    backup_dir.mkdir()
+    old = backup_dir / "taskhub-20000101T000000Z.dump"
+    recent = backup_dir / "taskhub-20990101T000000Z.dump"
+    for path in (old, recent):
+        path.write_bytes(b"x")
+        path.with_name(path.name + ".sha256").write_text("x\n")
+    now = time.time()
+    os.utime(old, (now - 15 * 86400, now - 15 * 86400))
+    os.utime(recent, (now - 13 * 86400, now - 13 * 86400))
+    result = _run(
+        ["scripts/backup"],
+        env=scratch.psql_environment(
+            DATABASE_URL=f"postgresql://ignored:ignored@{HOST}:{PORT}/{scratch.source}",
+            BACKUP_DIR=str(backup_dir),
+            BACKUP_USER=scratch.backup_role,
+        ),
+    )
+    dump = Path(result.stdout.strip().splitlines()[-1])
+    assert dump.exists()
+    assert not old.exists()
+    assert not old.with_name(old.name + ".sha256").exists()
+    assert recent.exists()
