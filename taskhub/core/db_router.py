@@ -37,11 +37,12 @@ REPLICA_PREFIX = "replica_"
 _pinned: ContextVar[bool] = ContextVar("taskhub_db_pinned_to_primary", default=False)
 
 
-def _unpin(**_: Any) -> None:
+def unpin(**_: Any) -> None:
+    """Let reads use replicas again: at the start of every request, or by hand."""
     _pinned.set(False)
 
 
-request_started.connect(_unpin, dispatch_uid="taskhub.core.db_router.unpin")
+request_started.connect(unpin, dispatch_uid="taskhub.core.db_router.unpin")
 
 
 @contextmanager
