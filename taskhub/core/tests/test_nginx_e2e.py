@@ -44,6 +44,8 @@ if os.environ.get("TASKHUB_TEST_SQLITE") == "1":
 elif MISSING and not IN_CI:
     pytestmark = pytest.mark.skip(reason=f"needs {', '.join(MISSING)} to run nginx in front of private servers")
 
+# Sign-ins through nginx all count for 127.0.0.1: the sign-up, the smoke script's and the
+# wrong-password run make exactly 3. The direct-to-instance tests each send their own address.
 SIGN_IN_RATE = 3
 SERVER_ENVIRONMENT = {
     # Only the sign-in limit is low, for the cross-instance throttle test; the others must not
