@@ -44,7 +44,7 @@ from taskhub.organizations.services.invitations import hash_token
 NOT_IMPORTED = {"accounts.apikey"}
 
 
-class _ExactEncoder(DjangoJSONEncoder):
+class ExactJSONEncoder(DjangoJSONEncoder):
     """DjangoJSONEncoder, but datetimes keep their microseconds (it cuts them to milliseconds)."""
 
     def default(self, o: Any) -> Any:
@@ -67,7 +67,7 @@ def export_json(*, organization: str) -> str:
         if found is None:
             raise TransferError(f"No organization with slug or id {organization!r}.")
         data = organization_export(organization_id=found.pk)
-    return json.dumps(data, cls=_ExactEncoder, indent=1)
+    return json.dumps(data, cls=ExactJSONEncoder, indent=1)
 
 
 def _ordered(labels: set[str]) -> list[type[models.Model]]:

@@ -2,7 +2,6 @@
 
 import json
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.utils import extend_schema
@@ -19,6 +18,7 @@ from taskhub.organizations.serializers.organization import (
 )
 from taskhub.organizations.services.organizations import organization_delete, organization_update
 from taskhub.organizations.tenancy import TenantAPIView
+from taskhub.organizations.transfer import ExactJSONEncoder
 
 
 @extend_schema(tags=["organization"])
@@ -60,7 +60,8 @@ class OrganizationExportApi(TenantAPIView):
     def get(self, request: Request) -> HttpResponse:
         """Download every row the organization owns, as JSON."""
         data = organization_export(organization_id=self.tenant.organization_id)
-        response = HttpResponse(json.dumps(data, cls=DjangoJSONEncoder), content_type="application/json")
+        # The same encoding as export_organization: full timestamps, so import_organization round-trips it.
+        response = HttpResponse(json.dumps(data, cls=ExactJSONEncoder), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="organization-{self.tenant.organization_id}.json"'
         return response
 
