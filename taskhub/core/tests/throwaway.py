@@ -300,10 +300,11 @@ class Client:
 
 
 class AppServer:
-    """The app under gunicorn with production settings, two sync workers."""
+    """The app under gunicorn with production settings and ``workers`` sync workers."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, workers: int = 2) -> None:
         self.root = root
+        self.workers = workers
         self.port = free_port()
         self.log = root / "gunicorn.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -317,7 +318,7 @@ class AppServer:
             sys.executable, "-m", "gunicorn", "config.wsgi:application",
             "--config", str(config),
             "--bind", f"127.0.0.1:{self.port}",
-            "--workers", "2",
+            "--workers", str(self.workers),
             "--timeout", "30",
             "--graceful-timeout", "5",
             # Gunicorn's default control socket is one path per user: never touch another server's.

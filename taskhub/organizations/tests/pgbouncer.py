@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -159,43 +158,3 @@ class PgBouncer:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         self.process = None
-
-
-class AppServer(throwaway.AppServer):
-    """throwaway's gunicorn app server (production settings, sync workers) with a chosen worker count."""
-
-    def __init__(self, root: Path, *, workers: int) -> None:
-        super().__init__(root)
-        self.workers = workers
-
-    def start(self, environment: dict[str, str]) -> None:
-        config = self.root / "gunicorn.conf.py"
-        config.write_text("")
-        command = [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application",
-            "--config", str(config),
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(self.workers),
-            "--timeout", "30",
-            "--graceful-timeout", "5",
-            "--no-control-socket",
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=throwaway.REPO,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-        def live() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                return self.client.get("/health/live/", timeout=2).status == 200
-            except OSError:
-                return False
-
-        throwaway.wait_until(live, timeout=30, what="gunicorn to answer /health/live/", interval=0.1)

@@ -67,7 +67,7 @@ class Tenant:
 class Bounced:
     postgres: throwaway.PostgresServer
     bouncer: pgbouncer.PgBouncer
-    app: pgbouncer.AppServer
+    app: throwaway.AppServer
     timings: dict[str, float]
 
     @property
@@ -83,7 +83,7 @@ def bounced() -> Iterator[Bounced]:
     root.chmod(0o755)
     postgres = throwaway.PostgresServer(root)
     redis = throwaway.RedisServer(root)
-    app = pgbouncer.AppServer(root, workers=WORKERS)
+    app = throwaway.AppServer(root, workers=WORKERS)
     bouncer: pgbouncer.PgBouncer | None = None
     timings: dict[str, float] = {}
     try:
