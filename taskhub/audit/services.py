@@ -46,3 +46,19 @@ def audit_record(
         ip_address=actor.ip,
         request_id=actor.request_id,
     )
+
+
+def audit_record_deletion(
+    *, organization_id: UUID | str, actor: Actor, action: str, target: models.Model, fields: dict[str, Any]
+) -> AuditEvent:
+    """Record that ``target`` is about to be deleted: every field's last value, and None after.
+
+    Call it before deleting: a deleted instance has no primary key left to name.
+    """
+    return audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action=action,
+        target=target,
+        changes=changes_between(fields, dict.fromkeys(fields)),
+    )

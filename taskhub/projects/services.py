@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from taskhub.audit.services import audit_record, changes_between
+from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, NotFound
 from taskhub.projects.models import Project, ProjectStatus
@@ -110,13 +110,11 @@ def project_update(
 def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> None:
     """Delete a project and, with it, every task in it."""
     project = _locked(organization_id=organization_id, project_id=project_id)
-    before = _snapshot(project)
-    # Recorded first: the deleted instance has no primary key left to name.
-    audit_record(
+    audit_record_deletion(
         organization_id=organization_id,
         actor=actor,
         action="project.deleted",
         target=project,
-        changes=changes_between(before, dict.fromkeys(before)),
+        fields=_snapshot(project),
     )
     project.delete()

@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
-from taskhub.audit.services import audit_record, changes_between
+from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, NotFound
 from taskhub.organizations.models import Membership
@@ -149,13 +149,11 @@ def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields:
 def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
     """Delete a task; its number is not handed out again."""
     task = _locked(organization_id=organization_id, task_id=task_id)
-    before = _snapshot(task)
-    # Recorded first: the deleted instance has no primary key left to name.
-    audit_record(
+    audit_record_deletion(
         organization_id=organization_id,
         actor=actor,
         action="task.deleted",
         target=task,
-        changes=changes_between(before, dict.fromkeys(before)),
+        fields=_snapshot(task),
     )
     task.delete()
