@@ -1,0 +1,122 @@
+"""The benchmark's bare projects list: routed by the bench URL conf only, answering what the API answers."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
+from django.utils import timezone
+
+from taskhub.core.servers import REPO, child_environment
+from taskhub.organizations.roles import Role
+from taskhub.projects.models import Project
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/projects/"
+PAGE = 50
+
+
+def bare_url(organization_id: Any) -> str:
+    return f"/bench/bare/organizations/{organization_id}/projects/"
+
+
+def _resolved_module(settings_module: str, path: str) -> str:
+    """Return the module of the view ``path`` resolves to under ``settings_module``, in a fresh process."""
+    code = f"import django; django.setup(); from django.urls import resolve; print(resolve({path!r}).func.__module__)"
+    environment = child_environment(
+        DJANGO_SETTINGS_MODULE=settings_module,
+        SECRET_KEY="x" * 50,
+        JWT_SIGNING_KEY="y" * 50,
+        ALLOWED_HOSTS="api.example.com",
+        SQLITE_PATH=os.devnull,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=REPO, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "view_module"),
+    [
+        ("config.settings.production", "taskhub.core.errors"),
+        ("config.settings.local", "taskhub.core.errors"),
+        ("config.settings.bench", "taskhub.projects.bare"),
+    ],
+)
+def test_only_the_bench_settings_route_the_bare_view(settings_module, view_module):
+    path = bare_url("00000000-0000-0000-0000-000000000001")
+    assert _resolved_module(settings_module, path) == view_module
+
+
+def test_the_test_settings_answer_404_for_the_bare_view(api_client, tenant_a, make_project):
+    make_project(tenant_a, key="WEB")
+
+    response = api_client.get(bare_url(tenant_a.organization.pk))
+
+    assert response.status_code == 404
+    assert resolve(bare_url(tenant_a.organization.pk)).func.__module__ == "taskhub.core.errors"
+
+
+@pytest.fixture
+def many_projects(tenant_a, tenant_b, make_project) -> list[Project]:
+    """120 projects of tenant A a second apart, three of them tied at the first page boundary; noise in B."""
+    projects = [make_project(tenant_a, key=f"P{number}", description=f"Number {number}") for number in range(120)]
+    now = timezone.now()
+    for age, project in enumerate(reversed(projects)):
+        Project.objects.filter(pk=project.pk).update(created_at=now - timedelta(seconds=age))
+    newest_first = list(Project.objects.filter(organization=tenant_a.organization).order_by("-created_at"))
+    tied = newest_first[PAGE - 2].created_at
+    Project.objects.filter(pk__in=[p.pk for p in newest_first[PAGE - 1 : PAGE + 1]]).update(created_at=tied)
+    Project.objects.filter(pk=newest_first[7].pk).update(created_by=None)
+    for number in range(5):
+        make_project(tenant_b, key=f"B{number}")
+    return newest_first
+
+
+def _get(client: Any, url: str) -> tuple[dict[str, Any], list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    statements = [query["sql"] for query in queries.captured_queries]
+    # The page's query and, on PostgreSQL, the RLS variables set just before it (authentication
+    # may run statements of its own earlier, on a cold cache).
+    first = next(index for index, sql in enumerate(statements) if "projects_project" in sql)
+    scope = [sql for sql in statements[:first] if "set_config" in sql][-1:]
+    return response.json(), scope + [sql for sql in statements if "projects_project" in sql]
+
+
+@pytest.mark.urls("config.urls_bench")
+def test_bare_view_answers_the_endpoints_json_with_the_same_sql_page_after_page(
+    clients_a, api_client, tenant_a, many_projects
+):
+    organization_id = tenant_a.organization.pk
+    real_url, bare = f"{URL}?page_size={PAGE}", f"{bare_url(organization_id)}?page_size={PAGE}"
+    pages = 0
+    while real_url:
+        real_body, real_sql = _get(clients_a[Role.VIEWER], real_url)
+        bare_body, bare_sql = _get(api_client, bare)
+
+        assert bare_body == real_body
+        assert bare_sql == real_sql
+        pages += 1
+        real_url = real_body["next"]
+        if real_url:
+            query = real_url.split("?", 1)[1]
+            real_url, bare = f"{URL}?{query}", f"{bare_url(organization_id)}?{query}"
+    assert pages == 3
+
+
+@pytest.mark.urls("config.urls_bench")
+def test_bare_view_sees_only_the_organization_in_its_url(api_client, tenant_b, many_projects):
+    body = api_client.get(bare_url(tenant_b.organization.pk)).json()
+
+    assert sorted(project["key"] for project in body["results"]) == [f"B{number}" for number in range(5)]
