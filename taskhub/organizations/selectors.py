@@ -26,7 +26,8 @@ def membership_token_version(*, organization_id: UUID | str, user_id: UUID | str
     """Return the membership's current token version from the database, caching it."""
     with rls.scoped(organization_id=organization_id):
         version = (
-            Membership.objects.filter(organization_id=organization_id, user_id=user_id)
+            # A deactivated user's tokens fail even if their deactivation skipped user_deactivate.
+            Membership.objects.filter(organization_id=organization_id, user_id=user_id, user__is_active=True)
             .values_list("token_version", flat=True)
             .first()
         )

@@ -163,12 +163,25 @@ def _blacklist_all(user_id: UUID | str) -> None:
 
 
 @transaction.atomic
+def user_sessions_end(*, user_id: UUID) -> None:
+    """End every session of the user: refresh tokens blacklisted, access tokens refused from the next request."""
+    _blacklist_all(user_id)
+    membership_tokens_revoke(user_id=user_id)
+
+
+@transaction.atomic
+def user_deactivate(*, user_id: UUID) -> None:
+    """Deactivate the user: no more sign-ins, and every token they hold stops working at once."""
+    User.objects.filter(pk=user_id).update(is_active=False)
+    user_sessions_end(user_id=user_id)
+
+
+@transaction.atomic
 def logout(*, refresh: str, everywhere: bool, context: TenantContext | None) -> None:
     """End the session of ``refresh`` (and the access token presented), or every session."""
     token = _refresh_token(refresh)
     if everywhere:
-        _blacklist_all(token["sub"])
-        membership_tokens_revoke(user_id=UUID(str(token["sub"])))
+        user_sessions_end(user_id=UUID(str(token["sub"])))
     elif not _blacklist_once(token):
         raise _invalid_refresh()
     _deny_access_token(context)
@@ -190,5 +203,4 @@ def password_change(*, user_id: UUID, old_password: str, new_password: str) -> N
     password_validate(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    _blacklist_all(user.pk)
-    membership_tokens_revoke(user_id=user.pk)
+    user_sessions_end(user_id=user.pk)

@@ -1,12 +1,10 @@
-from datetime import timedelta
-
 import jwt
 import pytest
 from django.conf import settings
 
 from conftest import PASSWORD, TENANT_REQUEST_OVERHEAD
 from taskhub.accounts.models import User
-from taskhub.accounts.tokens import OrganizationAccessToken, token_pair
+from taskhub.accounts.tokens import token_pair
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
 
@@ -168,50 +166,11 @@ def test_refresh_after_a_role_change_issues_the_new_role(api_client, tenant_a, c
 
 
 @pytest.mark.django_db
-def test_refresh_token_is_not_an_access_token_and_vice_versa(api_client, tenant_a):
-    pair = token_pair(tenant_a.memberships[Role.OWNER])
-    assert bearer(api_client, pair["refresh"]).get(ME).status_code == 401
-    api_client.credentials()
-    assert api_client.post(REFRESH, {"refresh": pair["access"]}, format="json").status_code == 401
-
-
-@pytest.mark.django_db
-def test_verify_accepts_live_tokens_and_rejects_tampered_expired_and_foreign_audience(api_client, tenant_a):
-    membership = tenant_a.memberships[Role.VIEWER]
-    pair = token_pair(membership)
+def test_verify_accepts_live_access_and_refresh_tokens(api_client, tenant_a):
+    # Forged, expired and revoked tokens are refused in test_jwt_forgery.py.
+    pair = token_pair(tenant_a.memberships[Role.VIEWER])
     assert api_client.post(VERIFY, {"token": pair["access"]}, format="json").status_code == 200
     assert api_client.post(VERIFY, {"token": pair["refresh"]}, format="json").status_code == 200
-
-    head, body, signature = pair["access"].split(".")
-    tampered = f"{head}.{body}.{signature[:-4]}AAAA"
-    assert api_client.post(VERIFY, {"token": tampered}, format="json").status_code == 401
-
-    expired = OrganizationAccessToken()
-    expired.payload.update(claims(pair["access"]))
-    expired.set_exp(lifetime=-timedelta(seconds=1))
-    assert api_client.post(VERIFY, {"token": str(expired)}, format="json").status_code == 401
-
-    foreign = dict(claims(pair["access"]), aud="someone-else")
-    forged = jwt.encode(foreign, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
-    assert api_client.post(VERIFY, {"token": forged}, format="json").status_code == 401
-    assert bearer(api_client, forged).get(ME).status_code == 401
-
-
-@pytest.mark.django_db
-def test_access_token_without_organization_is_refused(api_client, tenant_a):
-    payload = claims(token_pair(tenant_a.memberships[Role.OWNER])["access"])
-    del payload["org"]
-    forged = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
-    assert bearer(api_client, forged).get(ME).status_code == 401
-
-
-@pytest.mark.django_db
-def test_access_token_swapped_to_another_organization_is_refused(api_client, tenant_a, tenant_b):
-    payload = claims(token_pair(tenant_a.memberships[Role.OWNER])["access"])
-    payload["org"] = str(tenant_b.organization.pk)
-    forged = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
-    # Validly signed (a leaked key would allow it) but no such membership: still refused.
-    assert bearer(api_client, forged).get("/api/v1/members/").status_code == 401
 
 
 @pytest.mark.django_db
@@ -320,15 +279,6 @@ def test_password_change_ends_every_token_of_the_user(api_client, tenant_a, clie
     assert (
         client.post(TOKEN, {"username": "member-a", "password": "An0ther-good-one"}, format="json").status_code == 200
     )
-
-
-@pytest.mark.django_db
-def test_removed_member_loses_access_on_the_very_next_request(clients_a, tenant_a):
-    removed = clients_a[Role.MEMBER]
-    assert removed.get("/api/v1/members/").status_code == 200
-    response = clients_a[Role.ADMIN].delete(f"/api/v1/members/{tenant_a.memberships[Role.MEMBER].pk}/")
-    assert response.status_code == 204
-    assert removed.get("/api/v1/members/").status_code == 401
 
 
 @pytest.mark.django_db
