@@ -91,10 +91,23 @@ class Stack:
             cwd=REPO,
         )
 
+    def collect_static(self, environment: dict[str, str]) -> None:
+        """Collect the static files into ``STATIC_ROOT`` as a deploy does: hashed, compressed, a manifest."""
+        _run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            timeout=120,
+            env=environment,
+            cwd=REPO,
+        )
+
 
 @contextlib.contextmanager
-def running_stack(*, server_environment: dict[str, str] | None = None) -> Iterator[Stack]:
-    """PostgreSQL (migrated), Redis and gunicorn, all private; everything torn down on exit."""
+def running_stack(*, server_environment: dict[str, str] | None = None, static_files: bool = False) -> Iterator[Stack]:
+    """PostgreSQL (migrated), Redis and gunicorn, all private; everything torn down on exit.
+
+    ``static_files``: collect the static files first, so the server serves them (and pages that
+    link them, like /api/docs/, render) under production settings.
+    """
     root = Path(tempfile.mkdtemp(prefix="taskhub-degradation-"))
     # The postgres user must reach its directories inside this one.
     root.chmod(0o755)
@@ -112,12 +125,16 @@ def running_stack(*, server_environment: dict[str, str] | None = None) -> Iterat
         started = time.monotonic()
         stack.migrate()
         stack.timings["migrate"] = time.monotonic() - started
-        started = time.monotonic()
-        app.start(
-            stack.app_environment(
-                settings="config.settings.production", REDIS_URL=redis.url(), **(server_environment or {})
-            )
+        environment = stack.app_environment(
+            settings="config.settings.production", REDIS_URL=redis.url(), **(server_environment or {})
         )
+        if static_files:
+            started = time.monotonic()
+            environment["STATIC_ROOT"] = str(root / "static")
+            stack.collect_static(environment)
+            stack.timings["collectstatic"] = time.monotonic() - started
+        started = time.monotonic()
+        app.start(environment)
         stack.timings["gunicorn"] = time.monotonic() - started
         yield stack
     finally:
