@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,7 @@ class Stack:
 
     def collect_static(self, environment: dict[str, str]) -> None:
         """Collect the static files into ``STATIC_ROOT`` as a deploy does: hashed, compressed, a manifest."""
-        _run(
+        run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
             timeout=120,
             env=environment,
@@ -122,17 +123,19 @@ def running_stack(*, server_environment: dict[str, str] | None = None, static_fi
         postgres.create_app_database()
         redis.start()
         stack.timings["servers"] = time.monotonic() - started
-        started = time.monotonic()
-        stack.migrate()
-        stack.timings["migrate"] = time.monotonic() - started
         environment = stack.app_environment(
             settings="config.settings.production", REDIS_URL=redis.url(), **(server_environment or {})
         )
         if static_files:
-            started = time.monotonic()
             environment["STATIC_ROOT"] = str(root / "static")
-            stack.collect_static(environment)
-            stack.timings["collectstatic"] = time.monotonic() - started
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # collectstatic needs no database: it runs while the migrations do.
+            collected = pool.submit(stack.collect_static, environment) if static_files else None
+            stack.migrate()
+            if collected is not None:
+                collected.result()
+        stack.timings["migrate"] = time.monotonic() - started
         started = time.monotonic()
         app.start(environment)
         stack.timings["gunicorn"] = time.monotonic() - started
