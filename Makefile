@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrate clean
+.PHONY: run test lint fmt migrate clean bench load
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.installed-run
+
+$(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-bench.txt
+	touch $@
 
 run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
@@ -36,6 +40,14 @@ lint: $(VENV)/.installed-dev
 fmt: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# A private PostgreSQL, Redis and gunicorn, loaded by wrk; docs/benchmarks.md. BENCH_QUICK=1: about 2 minutes.
+bench: $(VENV)/.installed-run
+	$(PY) -m scripts.bench $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+
+# locustfile.py's users ramped to failure on the same private stack; prints the breaking point.
+load: $(VENV)/.installed-bench
+	$(PY) -m scripts.bench.ramp $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -1,0 +1,125 @@
+"""``python -m scripts.bench`` (``make bench``): measure the API at two data sizes and print each target.
+
+Starts a private PostgreSQL, Redis and the app under gunicorn (production settings plus the bare
+view), seeds a small size, measures every endpoint with wrk, grows the data to the large size,
+measures again, runs a steady mix, then prints the results, the query plans and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from scripts.bench.load import ensure_wrk
+from scripts.bench.report import plans_text, results_table, routes_table, targets, targets_table
+from scripts.bench.scenarios import Runner, Scale, Settings
+from scripts.bench.stack import bench_stack
+
+PROJECTS_PER_ORGANIZATION = 1000
+TASKS_PER_PROJECT = 1
+
+
+def _arguments() -> argparse.Namespace:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10k and 100k projects, short rounds (about 2 minutes)")
+    parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers (default 2 x cores + 1)")
+    parser.add_argument("--small", type=int, default=10, help="organizations at the small size (1,000 projects each)")
+    parser.add_argument("--large", type=int, default=1000, help="organizations at the large size")
+    parser.add_argument(
+        "--big", type=int, default=50_000, help="projects of one extra organization at the large size (0: none)"
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.large = min(arguments.large, 100)
+        arguments.big = min(arguments.big, 20_000)
+    return arguments
+
+
+def _size(organizations: int) -> str:
+    projects = organizations * PROJECTS_PER_ORGANIZATION
+    return f"{projects // 1_000_000}M" if projects % 1_000_000 == 0 else f"{projects // 1000}k"
+
+
+def main() -> None:
+    arguments = _arguments()
+    started = time.monotonic()
+    settings = Settings(
+        wrk=ensure_wrk(),
+        connections=2 * arguments.workers,
+        round_seconds=3 if arguments.quick else 5,
+        pairs=2 if arguments.quick else 3,
+        warmup_seconds=1 if arguments.quick else 2,
+        depth=PROJECTS_PER_ORGANIZATION // 50 - 2,
+    )
+    sustained_seconds = 15 if arguments.quick else 60
+    print(
+        f"Taskhub benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{arguments.workers} gunicorn workers, wrk with {settings.connections} connections",
+        flush=True,
+    )
+    with bench_stack(workers=arguments.workers) as stack:
+        print(f"Servers up and migrated in {time.monotonic() - started:.0f} s (PostgreSQL port {stack.postgres.port})")
+        runner = Runner(stack, settings)
+        scales = []
+        for index, organizations in enumerate((arguments.small, arguments.large)):
+            name = _size(organizations)
+            print(
+                f"Seeding to {name} projects ({organizations} organizations x {PROJECTS_PER_ORGANIZATION})", flush=True
+            )
+            seconds = stack.seed(
+                organizations=organizations, projects=PROJECTS_PER_ORGANIZATION, tasks=TASKS_PER_PROJECT
+            )
+            scale = Scale(name=name, projects=organizations * PROJECTS_PER_ORGANIZATION, seed_seconds=seconds)
+            print(f"Measuring at {name} (seeded in {seconds:.0f} s)", flush=True)
+            runner.measure(scale, token_obtain=index == 0)
+            if index == 1 and arguments.big:
+                print(f"Adding one organization of {arguments.big} projects", flush=True)
+                runner.big_organization(scale, projects=arguments.big)
+            scales.append(scale)
+        print(f"Steady mix for {sustained_seconds} s at {arguments.workers} workers", flush=True)
+        sustained = runner.sustained(sustained_seconds)
+        log_text = stack.app.log_text()
+        postgres_version = stack.postgres.connect().execute("SHOW server_version").fetchone()[0]
+    rows = targets(scales, sustained, log_text, arguments.workers)
+    total = time.monotonic() - started
+    print()
+    print(results_table(scales))
+    print()
+    print(routes_table(log_text))
+    print()
+    print(plans_text(scales))
+    print()
+    print(targets_table(rows))
+    print()
+    seeding = ", ".join(f"{scale.name} {scale.seed_seconds:.0f} s" for scale in scales)
+    print(f"PostgreSQL {postgres_version}; seeding {seeding}; make bench took {total:.0f} s.")
+    if arguments.json:
+        document = {
+            "workers": arguments.workers,
+            "postgres": postgres_version,
+            "seconds": total,
+            "scales": [
+                {
+                    "name": scale.name,
+                    "seed_seconds": scale.seed_seconds,
+                    "pair_ratios": scale.pair_ratios,
+                    "results": {name: {**asdict(result), "rps": result.rps} for name, result in scale.results.items()},
+                    "plans": {name: plan.text for name, plan in scale.plans.items()},
+                }
+                for scale in scales
+            ],
+            "sustained": {**asdict(sustained), "rps": sustained.rps},
+            "targets": [asdict(row) for row in rows],
+        }
+        arguments.json.write_text(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()

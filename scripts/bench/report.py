@@ -1,0 +1,163 @@
+"""The tables make bench prints: results per endpoint and size, and each target met or its gap."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from scripts.bench.load import Result
+from scripts.bench.scenarios import Scale
+
+LIST_ROUTE = "api/v1/projects/"
+BARE_ROUTE = "bench/bare/organizations/<uuid:organization_id>/projects/"
+
+
+def sql_counts(log_text: str, *, route: str, method: str = "GET") -> Counter[int]:
+    """Count the app's access log lines for ``route`` by their SQL statement count."""
+    counts: Counter[int] = Counter()
+    for line in log_text.splitlines():
+        if not line.startswith("{") or '"taskhub.access"' not in line:
+            continue
+        entry = json.loads(line)
+        if entry.get("route") == route and entry.get("method") == method and entry.get("status") == 200:
+            counts[int(entry["sql_count"])] += 1
+    return counts
+
+
+def routes_table(log_text: str) -> str:
+    """Server-side time per route from the app's access log: what wrk's latency adds queueing to."""
+    durations: dict[str, list[float]] = {}
+    statements: dict[str, Counter[int]] = {}
+    for line in log_text.splitlines():
+        if not line.startswith("{") or '"taskhub.access"' not in line:
+            continue
+        entry = json.loads(line)
+        name = f"{entry.get('method')} {entry.get('route')} {entry.get('status')}"
+        durations.setdefault(name, []).append(float(entry["duration_ms"]))
+        statements.setdefault(name, Counter())[int(entry["sql_count"])] += 1
+    lines = [
+        f"| {'route (server side)':<72} | {'requests':>8} | {'p50 ms':>7} | {'p99 ms':>7} | SQL (count: requests) |",
+        f"|{'-' * 74}|{'-' * 10}|{'-' * 9}|{'-' * 9}|------|",
+    ]
+    for name, values in sorted(durations.items(), key=lambda item: -len(item[1])):
+        ordered = sorted(values)
+        p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        counts = dict(sorted(statements[name].items()))
+        lines.append(f"| {name:<72} | {len(values):>8} | {p50:>7.1f} | {p99:>7.1f} | {counts} |")
+    return "\n".join(lines)
+
+
+def results_table(scales: list[Scale]) -> str:
+    lines = [
+        f"| {'size':<5} | {'endpoint':<28} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} "
+        f"| {'errors':>6} | {'requests':>8} |",
+        f"|{'-' * 7}|{'-' * 30}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 10}|",
+    ]
+    for scale in scales:
+        for name, result in scale.results.items():
+            lines.append(
+                f"| {scale.name:<5} | {name:<28} | {result.rps:>7.1f} | {result.p50_ms:>7.1f} | {result.p99_ms:>7.1f} "
+                f"| {result.errors:>6} | {result.requests:>8} |"
+            )
+    return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    name: str
+    met: bool
+    figure: str
+
+    def row(self) -> str:
+        return f"| {self.name:<58} | {'met' if self.met else 'GAP':<4} | {self.figure} |"
+
+
+def _ratio(scale: Scale) -> Target:
+    real, bare = scale.results["list projects"], scale.results["bare view"]
+    ratio = real.rps / bare.rps if bare.rps else 0.0
+    pairs = ", ".join(f"{value:.2f}" for value in scale.pair_ratios)
+    return Target(
+        f"list 50 rows >= 0.8x bare view ({scale.name})",
+        ratio >= 0.8,
+        f"{ratio:.2f}x ({real.rps:.0f} vs {bare.rps:.0f} req/s; rounds {pairs})",
+    )
+
+
+def _deep(scale: Scale, first_name: str, deep_name: str) -> Target:
+    first, deep = scale.results[first_name], scale.results[deep_name]
+    return Target(
+        f"{deep_name.rsplit(', ', 1)[-1]} <= 1.2x first page ({deep_name.rsplit(', ', 1)[0]}, {scale.name}, p50)",
+        deep.p50_ms <= 1.2 * first.p50_ms,
+        f"{deep.p50_ms:.1f} ms vs {first.p50_ms:.1f} ms = {deep.p50_ms / first.p50_ms:.2f}x "
+        f"(p99 {deep.p99_ms:.1f} vs {first.p99_ms:.1f} ms; req/s {deep.rps:.0f} vs {first.rps:.0f})",
+    )
+
+
+def targets(scales: list[Scale], sustained: Result, log_text: str, workers: int) -> list[Target]:
+    small, large = scales[0], scales[-1]
+    real_counts, bare_counts = sql_counts(log_text, route=LIST_ROUTE), sql_counts(log_text, route=BARE_ROUTE)
+    real_usual = real_counts.most_common(1)[0][0] if real_counts else -1
+    bare_usual = bare_counts.most_common(1)[0][0] if bare_counts else -1
+    above = sum(count for statements, count in real_counts.items() if statements > bare_usual)
+    worst = max(real_counts) if real_counts else -1
+    total = sum(real_counts.values())
+    within = sum(count for statements, count in real_counts.items() if statements <= 4)
+    small_p99, large_p99 = small.results["list projects"].p99_ms, large.results["list projects"].p99_ms
+    deep_pages = [("list projects, first page", f"list projects, page {large.deep_page}")]
+    if large.big_projects:
+        big = f"{large.big_projects // 1000}k-project org"
+        deep_pages.append((f"{big}, first page", f"{big}, page {large.big_projects // 2 // 50 + 1}"))
+    return [
+        *(_ratio(scale) for scale in scales),
+        Target(
+            "0 auth queries on the hot path (list)",
+            real_usual == bare_usual,
+            f"{real_usual - bare_usual} extra statements vs bare in {real_counts[real_usual]} of "
+            f"{sum(real_counts.values())} list requests; {above} cold-cache requests had more",
+        ),
+        Target(
+            "<= 4 SQL statements per list request (warm)",
+            0 <= real_usual <= 4 and within >= 0.99 * total,
+            f"{within} of {total} list requests ran <= 4 (statements: requests {dict(sorted(real_counts.items()))}; "
+            f"the first request of a token on a cold cache at most {worst})",
+        ),
+        Target(
+            f"p99 at {large.name} <= 1.5x p99 at {small.name} (list)",
+            large_p99 <= 1.5 * small_p99,
+            f"{large_p99:.1f} ms vs {small_p99:.1f} ms = {large_p99 / small_p99:.2f}x",
+        ),
+        *(_deep(large, first, deep) for first, deep in deep_pages),
+        Target(
+            "EXPLAIN: page query is an index scan led by organization_id",
+            all(plan.led_by_organization for scale in scales for plan in scale.plans.values()),
+            "; ".join(
+                f"{scale.name} {name}: {plan.top_scan}, {plan.execution_ms:.2f} ms"
+                for scale in scales
+                for name, plan in scale.plans.items()
+            ),
+        ),
+        Target(
+            f"{sustained.seconds:.0f} s at {workers} workers: 0 non-2xx",
+            sustained.errors == 0,
+            f"{sustained.non2xx} non-2xx, {sustained.socket_errors} socket errors in {sustained.requests} requests "
+            f"({sustained.rps:.0f} req/s, p50 {sustained.p50_ms:.1f} ms, p99 {sustained.p99_ms:.1f} ms)",
+        ),
+    ]
+
+
+def targets_table(rows: list[Target]) -> str:
+    header = [f"| {'target':<58} | met? | figure |", f"|{'-' * 60}|------|--------|"]
+    return "\n".join(header + [row.row() for row in rows])
+
+
+def plans_text(scales: list[Scale]) -> str:
+    lines = []
+    for scale in scales:
+        for name, plan in scale.plans.items():
+            lines.append(
+                f"{scale.name} {name}: {plan.top_scan}; Index Cond: {plan.index_condition}; "
+                f"Buffers: {plan.buffers}; Execution {plan.execution_ms:.2f} ms; "
+                f"led by organization_id: {'yes' if plan.led_by_organization else 'NO'}"
+            )
+    return "\n".join(lines)

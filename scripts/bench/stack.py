@@ -1,0 +1,118 @@
+"""The system under test: a private PostgreSQL and Redis, the app migrated, seeded and under gunicorn.
+
+The servers are taskhub.core.servers' (the end-to-end tests use the same ones): a cluster made
+with initdb in a temporary directory, on its own port, never the machine's shared instance. The
+app connects as a role that is no superuser and cannot bypass row-level security; gunicorn runs
+deploy/gunicorn.conf.py with config.settings.bench (production settings plus the bare view).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taskhub.core.servers import REPO, AppServer, PostgresServer, RedisServer, child_environment, run
+
+# Production-like durability (fsync and synchronous commit stay on); memory for a 1M-row table and
+# its indexes; checkpoints spaced out so seeding writes its WAL once.
+POSTGRES_SETTINGS = {
+    "shared_buffers": "1GB",
+    "effective_cache_size": "4GB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+    "track_io_timing": "on",
+}
+# Limits far above what the benchmark sends: it measures the throttles' cost, not their refusals.
+UNTHROTTLED = {
+    "THROTTLE_ANON_RATE": "1000000/min",
+    "THROTTLE_USER_RATE": "1000000/min",
+    "THROTTLE_ORGANIZATION_RATE": "1000000/min",
+    "THROTTLE_SIGN_IN_RATE": "1000000/min",
+}
+
+
+@dataclass
+class BenchStack:
+    root: Path
+    postgres: PostgresServer
+    redis: RedisServer
+    app: AppServer
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    jwt_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+    def environment(self) -> dict[str, str]:
+        """The app's environment: bench settings, the private servers, the app role."""
+        return child_environment(
+            DJANGO_SETTINGS_MODULE="config.settings.bench",
+            SECRET_KEY=self.secret_key,
+            JWT_SIGNING_KEY=self.jwt_key,
+            ALLOWED_HOSTS="127.0.0.1",
+            SECURE_SSL_REDIRECT="False",
+            REDIS_URL=self.redis.url(),
+            PYTHONDONTWRITEBYTECODE="1",
+            **UNTHROTTLED,
+            **self.postgres.environment(),
+        )
+
+    def manage(self, *args: str, timeout: float = 900) -> str:
+        return run([sys.executable, "manage.py", *args], timeout=timeout, env=self.environment(), cwd=REPO)
+
+    def seed(self, *, organizations: int, projects: int, tasks: int, prefix: str = "bench") -> float:
+        """Seed up to ``organizations`` organizations; return the seconds it took."""
+        started = time.monotonic()
+        output = self.manage(
+            "seed_bench",
+            f"--organizations={organizations}",
+            f"--projects={projects}",
+            f"--tasks={tasks}",
+            f"--password={self.password}",
+            f"--prefix={prefix}",
+        )
+        seconds = time.monotonic() - started
+        summary = [line for line in output.splitlines() if line.startswith("Seeded")]
+        print(f"  {summary[-1] if summary else output.strip()}", flush=True)
+        return seconds
+
+    def token(self, username: str) -> str:
+        reply = self.app.client.post("/api/v1/auth/token/", {"username": username, "password": self.password})
+        if reply.status != 200:
+            raise RuntimeError(f"token obtain for {username} answered {reply.status}: {reply.text[:300]}")
+        return str(reply.body["access"])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.app.port}"
+
+
+@contextlib.contextmanager
+def bench_stack(*, workers: int) -> Iterator[BenchStack]:
+    """Start PostgreSQL, Redis, migrate, and gunicorn with ``workers`` workers; tear all down on exit."""
+    root = Path(tempfile.mkdtemp(prefix="taskhub-bench-"))
+    # The postgres user must reach its directories inside this one.
+    root.chmod(0o755)
+    postgres = PostgresServer(root)
+    redis = RedisServer(root)
+    app = AppServer(root, workers=workers, config=REPO / "deploy" / "gunicorn.conf.py")
+    stack = BenchStack(root=root, postgres=postgres, redis=redis, app=app)
+    try:
+        postgres.init()
+        postgres.start(POSTGRES_SETTINGS)
+        postgres.create_app_database()
+        redis.start()
+        stack.manage("migrate", "--noinput")
+        app.start(stack.environment())
+        yield stack
+    finally:
+        # Each step on its own: one failing must not leave the others running.
+        for step in (app.stop, redis.stop, postgres.teardown):
+            with contextlib.suppress(Exception):
+                step()
+        shutil.rmtree(root, ignore_errors=True)
