@@ -3,12 +3,13 @@
 from django.urls import path
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskhub.core.filters import StrictOrderingFilter
+from taskhub.core.representation import RepresentedListMixin, representation_of
 from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.projects.filters import ProjectFilter
 from taskhub.projects.selectors import project_list
@@ -21,7 +22,7 @@ from taskhub.projects.services import project_create, project_delete, project_up
 
 
 @extend_schema(tags=["projects"])
-class ProjectListApi(mixins.ListModelMixin, TenantAPIView):
+class ProjectListApi(RepresentedListMixin, TenantAPIView):
     selector = project_list
     permission_by_method = {"GET": "project.read", "POST": "project.write"}
     serializer_class = ProjectSerializer
@@ -58,7 +59,7 @@ class ProjectDetailApi(TenantAPIView):
 
     def get(self, request: Request, id: str) -> Response:
         """Show one project."""
-        return Response(ProjectSerializer(self.get_object()).data)
+        return Response(representation_of(ProjectSerializer).instance(self.get_object()))
 
     @extend_schema(request=ProjectUpdateInputSerializer, responses={200: ProjectSerializer})
     def put(self, request: Request, id: str) -> Response:

@@ -10,13 +10,14 @@ from django.urls import path
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskhub.core.errors import NotFound
 from taskhub.core.filters import StrictOrderingFilter
+from taskhub.core.representation import RepresentedListMixin, representation_of
 from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.projects.selectors import project_list
 from taskhub.tasks.filters import TaskFilter
@@ -25,7 +26,7 @@ from taskhub.tasks.serializers import TaskCreateInputSerializer, TaskSerializer,
 from taskhub.tasks.services import task_create, task_delete, task_update
 
 
-class TaskListBase(mixins.ListModelMixin, TenantAPIView):
+class TaskListBase(RepresentedListMixin, TenantAPIView):
     """Filters, search and ordering shared by both task lists."""
 
     serializer_class = TaskSerializer
@@ -69,9 +70,7 @@ class ProjectTaskListApi(TaskListBase):
         """List one project's tasks."""
         if not project_list(organization_id=self.tenant.organization_id).filter(pk=project_id).exists():
             raise NotFound("Project not found.")
-        queryset = self.filter_queryset(self.get_queryset().filter(project_id=project_id))
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+        return self.list_rows(self.filter_queryset(self.get_queryset().filter(project_id=project_id)))
 
 
 @extend_schema(tags=["tasks"])
@@ -87,7 +86,7 @@ class TaskDetailApi(TenantAPIView):
 
     def get(self, request: Request, id: str) -> Response:
         """Show one task."""
-        return Response(TaskSerializer(self.get_object()).data)
+        return Response(representation_of(TaskSerializer).instance(self.get_object()))
 
     @extend_schema(request=TaskUpdateInputSerializer, responses={200: TaskSerializer})
     def put(self, request: Request, id: str) -> Response:

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.organizations.roles import Role
+from taskhub.projects.models import Project
+from taskhub.projects.serializers import ProjectSerializer
 
 # Marked, not only requested through fixtures: the database is then set up before the
 # root conftest opens the platform view (RLS bypassed) for the test body.
@@ -157,3 +159,18 @@ def test_project_create_stays_within_its_query_budget(clients_a, django_assert_m
     # Service savepoint, key check, insert, actor label, audit insert, release.
     with django_assert_max_num_queries(TENANT_REQUEST_OVERHEAD + 6):
         assert client.post(URL, {"key": "WEB", "name": "Website"}).status_code == 201
+
+
+# The read path: rows shaped without per-row serializers
+
+
+def test_project_list_and_detail_equal_the_serializer_output(clients_a, make_project, tenant_a):
+    make_project(tenant_a, key="WEB", name='Ünïcode ✓ \u2028 "quoted"', description="")
+    make_project(tenant_a, key="OPS", status="archived", description="line\nbreak")
+    Project.objects.filter(key="OPS").update(created_by=None)
+    client = clients_a[Role.VIEWER]
+    expected = [dict(row) for row in ProjectSerializer(Project.objects.order_by("-created_at", "pk"), many=True).data]
+
+    assert listed(client) == expected
+    for row in expected:
+        assert client.get(f"{URL}{row['id']}/").json() == row

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.organizations.roles import Role
+from taskhub.tasks.models import Task
+from taskhub.tasks.serializers import TaskSerializer
 
 # Marked, not only requested through fixtures: the database is then set up before the
 # root conftest opens the platform view (RLS bypassed) for the test body.
@@ -287,3 +289,27 @@ def test_task_create_stays_within_eight_queries(clients_a, tenant_a, web, django
             URL, {"project": str(web.pk), "title": "Counted", "assignee": str(tenant_a.users[Role.ADMIN].pk)}
         )
     assert response.status_code == 201
+
+
+# The read path: rows shaped without per-row serializers
+
+
+def serialized(tasks: Any) -> list[dict[str, Any]]:
+    return [dict(task) for task in TaskSerializer(tasks, many=True).data]
+
+
+@pytest.mark.parametrize("ordering", ["", "due_date", "-number"])
+def test_task_lists_equal_the_serializer_output(clients_a, board, web, ordering):
+    client = clients_a[Role.VIEWER]
+    params = {"ordering": ordering} if ordering else {}
+    rows = listed(client, **params)
+    by_id = {str(task.pk): task for task in Task.objects.filter(organization_id=web.organization_id)}
+
+    assert rows == serialized([by_id[row["id"]] for row in rows])
+    assert listed(client, project_url(web), **params) == [row for row in rows if row["project"] == str(web.pk)]
+
+
+def test_task_detail_equals_the_serializer_output(clients_a, board):
+    for task in (board["t1"], board["t3"]):
+        response = clients_a[Role.VIEWER].get(f"{URL}{task.pk}/")
+        assert response.json() == serialized([Task.objects.get(pk=task.pk)])[0]
