@@ -196,7 +196,7 @@ def cache() -> dict[str, Any]:
     """Return the default cache: Redis at REDIS_URL, else an in-process cache."""
     if is_set("REDIS_URL"):
         return {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "taskhub.core.cache.RedisCache",
             "LOCATION": string("REDIS_URL"),
             "KEY_PREFIX": string("CACHE_KEY_PREFIX", "taskhub"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -43,7 +43,7 @@ WILDCARD_HOSTS = frozenset({"*", "0.0.0.0"})  # noqa: S104 - the values refused,
 LOCAL_ORIGIN_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # noqa: S104
 LOCAL_DATABASE_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
 VERIFIED_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
-REDIS_BACKENDS = frozenset({"django.core.cache.backends.redis.RedisCache"})
+REDIS_BACKENDS = frozenset({"django.core.cache.backends.redis.RedisCache", "taskhub.core.cache.RedisCache"})
 ONE_YEAR_SECONDS = 31_536_000
 MAX_ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 MAX_REFRESH_TOKEN_LIFETIME = timedelta(days=7)

@@ -143,6 +143,6 @@ def test_unknown_sslmode_is_refused(no_database_variables, tmp_path):
 
 def test_redis_url_selects_redis_cache(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/3")
-    assert env.cache()["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert env.cache()["BACKEND"] == "taskhub.core.cache.RedisCache"
     monkeypatch.delenv("REDIS_URL")
     assert env.cache()["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
