@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from taskhub.core import rls
 from taskhub.organizations.export import tenant_models
+from taskhub.organizations.roles import Role
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
@@ -97,6 +98,19 @@ def api_routes() -> list[Route]:
         methods = [method for method in METHODS if hasattr(view_class, method)]
         routes.append(Route(template=template, view_class=view_class, methods=methods))
     return routes
+
+
+def populate(clients: dict[Role, Any], member_user_id: str) -> None:
+    """Give an organization a row in every table, through the API."""
+    admin = clients[Role.ADMIN]
+    assert admin.post("/api/v1/api-keys/", {"name": "ci", "role": "viewer"}).status_code == 201
+    assert admin.post("/api/v1/invitations/", {"email": "guest@example.com", "role": "viewer"}).status_code == 201
+    project = admin.post("/api/v1/projects/", {"key": "ISO", "name": "Isolation", "description": "org data"})
+    assert project.status_code == 201, project.content
+    task = admin.post(
+        "/api/v1/tasks/", {"project": project.json()["id"], "title": "Stay inside", "assignee": member_user_id}
+    )
+    assert task.status_code == 201, task.content
 
 
 def tenancy_of(organization_id: UUID, user_ids: list[UUID]) -> Tenancy:

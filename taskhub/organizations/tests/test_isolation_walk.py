@@ -1,7 +1,5 @@
 """Layer 3: every routed endpoint, walked as one organization against another's rows."""
 
-from typing import Any
-
 import pytest
 from django.test import override_settings
 from django.urls import path
@@ -12,27 +10,14 @@ from config.urls import urlpatterns as root_urlpatterns
 from taskhub.core import rls
 from taskhub.organizations.roles import Role
 from taskhub.organizations.tenancy import TenantAPIView
-from taskhub.organizations.tests.isolation import Tenancy, api_routes, tenancy_of, walk
+from taskhub.organizations.tests.isolation import Tenancy, api_routes, populate, tenancy_of, walk
 from taskhub.projects.models import Project
-
-
-def _populate(clients: dict[Role, Any], member_user_id: str) -> None:
-    """Give an organization a row in every table, through the API."""
-    admin = clients[Role.ADMIN]
-    assert admin.post("/api/v1/api-keys/", {"name": "ci", "role": "viewer"}).status_code == 201
-    assert admin.post("/api/v1/invitations/", {"email": "guest@example.com", "role": "viewer"}).status_code == 201
-    project = admin.post("/api/v1/projects/", {"key": "ISO", "name": "Isolation", "description": "org data"})
-    assert project.status_code == 201, project.content
-    task = admin.post(
-        "/api/v1/tasks/", {"project": project.json()["id"], "title": "Stay inside", "assignee": member_user_id}
-    )
-    assert task.status_code == 201, task.content
 
 
 @pytest.fixture
 def world(tenant_a, tenant_b, clients_a, clients_b) -> tuple[Tenancy, Tenancy]:
     for tenant, clients in ((tenant_a, clients_a), (tenant_b, clients_b)):
-        _populate(clients, str(tenant.users[Role.MEMBER].pk))
+        populate(clients, str(tenant.users[Role.MEMBER].pk))
     users_a = [tenant_a.users[role].pk for role in (Role.OWNER, Role.ADMIN, Role.VIEWER, Role.MEMBER)]
     users_b = [tenant_b.users[role].pk for role in (Role.OWNER, Role.ADMIN, Role.VIEWER, Role.MEMBER)]
     return tenancy_of(tenant_a.organization.pk, users_a), tenancy_of(tenant_b.organization.pk, users_b)
