@@ -59,6 +59,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Django's own CSRF refusal is an HTML page; every error here is JSON.
+CSRF_FAILURE_VIEW = "taskhub.core.errors.csrf_failure"
 ADMIN_URL_PREFIX = "/admin/"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
@@ -164,7 +166,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "taskhub.core.pagination.CursorPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "taskhub.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "taskhub.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -1,6 +1,7 @@
 import django_filters
 
 from taskhub.audit.models import AuditEvent
+from taskhub.core.filters import UtcIsoDateTimeFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -9,10 +10,10 @@ class AuditEventFilter(django_filters.FilterSet):
     target_id = django_filters.CharFilter()
     actor_user = django_filters.UUIDFilter(field_name="actor_user")
     actor_api_key = django_filters.UUIDFilter(field_name="actor_api_key")
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601; events at or after this time."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601; events strictly before this time."
     )
 

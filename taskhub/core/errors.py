@@ -172,6 +172,11 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return _json(404, "Not found.", "not_found")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Answer a refused CSRF check (a cookie-authenticated write: the admin) in the error shape."""
+    return _json(403, "CSRF verification failed.", "csrf_failed")
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     # Django calls this handler while the exception is being handled. A database failure that
     # escaped the view middleware (a middleware before it read the session or the user) is

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Expression, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.views import APIView
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 datetime, converted to UTC so the database never sees an offset it cannot hold.
+
+    Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59: ``+16:29`` used to reach
+    the query and fail there (a 500). In UTC every offset is fine; one that moves the time out of
+    the years 1-9999 is a 400.
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise DjangoValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
 
 # Appended to every requested ordering so rows that tie on the requested field always come back
 # in the same order; cursor pages over ties are then stable.

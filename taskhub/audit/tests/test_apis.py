@@ -221,6 +221,21 @@ def test_invalid_audit_filter_value_answers_400(clients_a, param, value):
     assert param in body["errors"]
 
 
+@pytest.mark.parametrize("value", ["1606-08-19T04:56:11+16:29", "2026-01-01T00:00:00-23:59"])
+def test_an_offset_postgresql_cannot_hold_is_read_in_utc(clients_a, value):
+    # Found by schemathesis: +16:29 is a valid ISO 8601 offset but beyond PostgreSQL's ±15:59 (a 500).
+    response = clients_a[Role.ADMIN].get(URL, {"created_before": value, "created_after": value})
+
+    assert response.status_code == 200, response.content
+
+
+def test_an_offset_that_leaves_the_calendar_answers_400(clients_a):
+    response = clients_a[Role.ADMIN].get(URL, {"created_before": "0001-01-01T00:00:00+01:00"})
+
+    assert response.status_code == 400
+    assert "created_before" in response.json()["errors"]
+
+
 def test_listing_events_runs_one_page_query_for_any_page_size(clients_a, django_assert_max_num_queries):
     for i in range(5):
         create_key(clients_a[Role.ADMIN], name=f"key {i}")

@@ -49,6 +49,20 @@ def test_unknown_url_answers_json_404(client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unknown_url_answers_json_404_to_a_write_without_csrf_token(method):
+    # Found by schemathesis: DELETE /api/v1/api-keys/null,null/ (no route) got Django's HTML CSRF page.
+    client = Client(enforce_csrf_checks=True)
+    assert_json_error(getattr(client, method)("/api/v1/api-keys/null,null/"), 404, "not_found")
+
+
+@pytest.mark.django_db
+def test_csrf_failure_answers_json_403():
+    client = Client(enforce_csrf_checks=True)
+    assert_json_error(client.post("/health/"), 403, "csrf_failed")
+
+
+@pytest.mark.django_db
 def test_missing_trailing_slash_answers_404_not_a_redirect(client):
     assert_json_error(client.get("/health"), 404, "not_found")
 

@@ -1,0 +1,70 @@
+"""The OpenAPI schema documents the error answers every operation can give, in the one error shape.
+
+drf-spectacular documents only the success answer. Clients (and schemathesis, which checks every
+status code against the schema) need the errors too: ``taskhub.core.errors`` gives them all one
+body, ``{"detail", "code"}`` plus ``errors`` per field, and this schema class adds them to each
+operation by what the operation takes: a body, query parameters, an object in its path, a list,
+a credential.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular import openapi
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """The body of every error answer."""
+
+    detail = serializers.CharField(help_text="For people.")
+    code = serializers.CharField(help_text="For programs: stable, e.g. `not_found`, `throttled`, `invalid`.")
+    errors = serializers.DictField(
+        required=False,
+        help_text="Validation errors: each field's name to a list of `{message, code}`.",
+    )
+
+
+BAD_REQUEST = "Invalid input: malformed JSON, a field, filter or parameter that fails validation, a broken rule."
+UNAUTHORIZED = "No credential, or one that is invalid, expired or revoked."
+FORBIDDEN = "The credential's role does not allow this."
+NOT_FOUND = "No such object in the credential's organization (another organization's objects are not found either)."
+CONFLICT = "The change conflicts with the current state, e.g. a slug or email already taken."
+TOO_LARGE = "The body is larger than MAX_REQUEST_BODY_BYTES."
+UNSUPPORTED = "The body is not JSON."
+THROTTLED = "Too many requests; `Retry-After` says how many seconds to wait."
+UNAVAILABLE = "The database is unreachable; `Retry-After` says when to try again."
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, with each operation's error answers in the service's error shape."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> Any:
+        responses = super()._get_response_bodies(direction)
+        for code, description in self._error_answers():
+            if str(code) not in responses:
+                response = self._get_response_for_code(ErrorSerializer, str(code), direction=direction)
+                response["description"] = description
+                responses[str(code)] = response
+        return responses
+
+    def _error_answers(self) -> list[tuple[int, str]]:
+        has_body = self.method in ("POST", "PUT", "PATCH")
+        has_query = bool(self._get_filter_parameters() or self._get_pagination_parameters())
+        has_object = bool(self.path_regex and "(?P<" in self.path_regex) or "{" in self.path
+        authenticated = bool(self.get_auth()) and self.get_auth() != [{}]
+        answers: list[tuple[int, str]] = []
+        # A DELETE can break a rule too (the last owner leaving, revoking a used invitation).
+        if has_body or has_query or self.method == "DELETE":
+            answers.append((400, BAD_REQUEST))
+        # A credential in the header, or one in the body (sign-in, refresh, verify, accept).
+        if authenticated or has_body:
+            answers += [(401, UNAUTHORIZED), (403, FORBIDDEN)]
+        # An object in the path, or a list's pagination cursor that was tampered with.
+        if has_object or self._is_list_view():
+            answers.append((404, NOT_FOUND))
+        if has_body:
+            answers += [(409, CONFLICT), (413, TOO_LARGE), (415, UNSUPPORTED)]
+        answers += [(429, THROTTLED), (503, UNAVAILABLE)]
+        return answers

@@ -1,0 +1,339 @@
+"""Schemathesis against the running service's own schema, as one organization with another as its peer.
+
+A private PostgreSQL (the app connects as a role that is no superuser and cannot bypass
+row-level security), a private Redis and gunicorn under production settings (throwaway). Limits
+are raised for the run through their variables, so a 429 never hides an answer; the production
+defaults stay as they are (the throttling and lockout tests cover those).
+
+Two organizations are seeded through the API. A ("org-a" in the Web Fuzzing Commons auth file)
+is the identity every generated request uses; B ("org-b") is its peer: schemathesis's
+``object_level_authorization`` check replays A's reads of its own objects as B, and the checks in
+``schemathesis_hooks`` fail on any of B's ids or unique values in a response to A, and on any
+of B's object URLs that does not answer A with 404.
+
+Every phase runs (examples, coverage, fuzzing, stateful) with every check, bounded so the whole
+test, servers included, stays under four minutes on two cores. Destructive operations stay in:
+``DELETE organization/`` succeeds as A's owner, so A's user owns spare organizations and the
+auth file signs in again on a 401 (the next sign-in picks the user's oldest remaining
+organization); logging out everywhere likewise just forces a new sign-in.
+
+The figures (operations, cases per phase, failures) are printed and schemathesis's own reports
+(JUnit XML, its JSON run report, the console output) are written to ``$ARTIFACTS_DIR`` or
+``out/schemathesis/``.
+
+Skipped in CI's SQLite pass (TASKHUB_TEST_SQLITE=1) and, outside CI, when a server binary is
+missing; in CI (CI=true) a missing binary fails instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskhub.core.tests import throwaway
+
+MISSING = throwaway.missing_binaries()
+IN_CI = os.environ.get("CI") == "true"
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("TASKHUB_TEST_SQLITE") == "1", reason="the SQLite pass runs no servers"),
+    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason=f"needs {', '.join(MISSING)} to run private servers"),
+]
+
+API = "/api/v1"
+PASSWORD = "fuzz-the-schema-" + secrets.token_urlsafe(8)
+# Organizations A's user owns beyond its first, each taking over when the run deletes the current one.
+SPARE_ORGANIZATIONS = 8
+# Bounds: the whole test, servers and seeding included, stays under four minutes on two cores.
+MAX_EXAMPLES = 12
+STATEFUL_MAX_STEPS = 40
+MAX_TIME_SECONDS = 150
+WORKERS = 2
+SERVER_ENVIRONMENT = {
+    **{f"THROTTLE_{scope}_RATE": "1000000/min" for scope in ("ANON", "USER", "ORGANIZATION", "SIGN_IN")},
+    "AXES_FAILURE_LIMIT": "1000000",
+    # Invitation tokens go out by email: printed to the server's log, where seeding reads them.
+    "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+}
+TOKEN_IN_EMAIL = re.compile(r"invitation token into the app: (\S+)")
+
+
+def output_dir() -> Path:
+    root = os.environ.get("ARTIFACTS_DIR")
+    directory = (Path(root) if root else throwaway.REPO / "out") / "schemathesis"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@dataclass
+class Account:
+    username: str
+    email: str
+    access: str
+    user_id: str
+    organization_id: str
+
+
+@dataclass
+class Seeded:
+    """What organization B owns, as the checks look for it."""
+
+    values: set[str] = field(default_factory=set)
+    objects: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, template: str, body: dict[str, Any], *unique: str) -> str:
+        self.objects.setdefault(template, []).append(body["id"])
+        self.values.add(body["id"])
+        self.values.update(str(body[name]) for name in unique)
+        return str(body["id"])
+
+
+class Seeder:
+    """Sets up organizations through the public API only, as a client would."""
+
+    def __init__(self, app: throwaway.AppServer) -> None:
+        self.app = app
+        self.client = app.client
+
+    def call(self, method: str, path: str, body: Any = None, *, token: str | None = None, expect: int) -> Any:
+        reply = self.client.request(method, API + path, body, token=token)
+        assert reply.status == expect, f"{method} {path}: {reply.status} {reply.text[:500]}"
+        return reply.body
+
+    def register(self, name: str, organization: str) -> Account:
+        body = self.call(
+            "POST",
+            "/auth/register/",
+            {"username": name, "email": f"{name}@example.com", "password": PASSWORD, "organization_name": organization},
+            expect=201,
+        )
+        return Account(name, f"{name}@example.com", body["access"], body["user"]["id"], body["organization"]["id"])
+
+    def invite(self, inviter: Account, email: str, role: str) -> tuple[dict[str, Any], str]:
+        invitation = self.call(
+            "POST", "/invitations/", {"email": email, "role": role}, token=inviter.access, expect=201
+        )
+        tokens = TOKEN_IN_EMAIL.findall(self.app.log_text())
+        assert tokens, f"no invitation email in the server log:\n{self.app.log_tail()}"
+        return invitation, tokens[-1]
+
+    def join_as_new_user(self, inviter: Account, name: str, role: str) -> dict[str, Any]:
+        _, token = self.invite(inviter, f"{name}@example.com", role)
+        return dict(
+            self.call(
+                "POST", "/invitations/accept/", {"token": token, "username": name, "password": PASSWORD}, expect=201
+            )
+        )
+
+    def members(self, account: Account) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/members/?page_size=100", token=account.access, expect=200)["results"])
+
+    def work(self, account: Account, tag: str) -> list[dict[str, Any]]:
+        """Create two projects with two tasks each, an API key and a pending invitation; return them."""
+        created: list[dict[str, Any]] = []
+        for number in (1, 2):
+            project = self.call(
+                "POST",
+                "/projects/",
+                {"key": f"{tag[:4].upper()}{number}", "name": f"{tag} project {number}", "description": f"{tag}"},
+                token=account.access,
+                expect=201,
+            )
+            created.append(project)
+            for task_number in (1, 2):
+                task = {"project": project["id"], "title": f"{tag} task {number}.{task_number}", "priority": "high"}
+                created.append(self.call("POST", "/tasks/", task, token=account.access, expect=201))
+        created.append(
+            self.call("POST", "/api-keys/", {"name": f"{tag} key", "role": "viewer"}, token=account.access, expect=201)
+        )
+        created.append(
+            self.call(
+                "POST",
+                "/invitations/",
+                {"email": f"{tag.lower().replace(' ', '-')}-invitee@example.com", "role": "member"},
+                token=account.access,
+                expect=201,
+            )
+        )
+        return created
+
+
+def seed_peer_b(seeder: Seeder) -> tuple[Account, Seeded]:
+    """Organization B with a second member, projects, tasks, an API key, an invitation and audit events."""
+    tag = "Peer B " + secrets.token_hex(4)
+    owner = seeder.register("peer-b-" + secrets.token_hex(3), tag)
+    seeded = Seeded()
+    seeded.values.update({owner.user_id, owner.organization_id, owner.username, owner.email, tag})
+    seeder.join_as_new_user(owner, "peer-b-member-" + secrets.token_hex(3), "member")
+    organization = seeder.call("GET", "/organization/", token=owner.access, expect=200)
+    seeded.values.add(organization["slug"])
+    for membership in seeder.members(owner):
+        seeded.add(f"{API}/members/{{id}}/", membership)
+        seeded.values.update(str(membership["user"][name]) for name in ("id", "username", "email"))
+    for item in seeder.work(owner, tag):
+        if "key" in item and "number" not in item and "status" in item:
+            seeded.add(f"{API}/projects/{{id}}/", item, "name")
+            seeded.objects.setdefault(f"{API}/projects/{{project_id}}/tasks/", []).append(item["id"])
+        elif "number" in item:
+            seeded.add(f"{API}/tasks/{{id}}/", item, "title")
+        elif "email" in item:
+            seeded.add(f"{API}/invitations/{{id}}/", item, "email")
+        else:
+            seeded.add(f"{API}/api-keys/{{id}}/", item, "name", "prefix")
+            seeded.values.add(item["key"])
+    events = seeder.call("GET", "/audit-events/?page_size=100", token=owner.access, expect=200)["results"]
+    for event in events:
+        seeded.add(f"{API}/audit-events/{{id}}/", event)
+    return owner, seeded
+
+
+def seed_fuzzer_a(seeder: Seeder) -> Account:
+    """A's owner: sole owner of its first organization (with a viewer, work in it) and of the spares."""
+    fuzzer = seeder.register("fuzz-a-" + secrets.token_hex(3), "Fuzz A")
+    seeder.join_as_new_user(fuzzer, "fuzz-a-viewer-" + secrets.token_hex(3), "viewer")
+    seeder.work(fuzzer, "Fuzz A")
+    for index in range(SPARE_ORGANIZATIONS):
+        spare = seeder.register(f"spare-{index}-" + secrets.token_hex(3), f"Fuzz A spare {index}")
+        _, token = seeder.invite(spare, fuzzer.email, "owner")
+        seeder.call("POST", "/invitations/accept/", {"token": token}, token=fuzzer.access, expect=201)
+        # The spare's creator leaves, so A's user is its only owner and cannot demote itself.
+        own = next(m for m in seeder.members(spare) if m["user"]["id"] == spare.user_id)
+        seeder.call("DELETE", f"/members/{own['id']}/", token=spare.access, expect=204)
+    return fuzzer
+
+
+def wfc_document(*accounts: tuple[str, Account]) -> dict[str, Any]:
+    """Web Fuzzing Commons auth: each identity signs in at auth/token/ and sends the access token."""
+    return {
+        "schemaVersion": "0.2.0",
+        "auth": [
+            {
+                "name": name,
+                "loginEndpointAuth": {
+                    "endpoint": f"{API}/auth/token/",
+                    "verb": "POST",
+                    "contentType": "application/json",
+                    "payloadRaw": json.dumps({"username": account.username, "password": PASSWORD}),
+                    "token": {
+                        "extractFrom": "body",
+                        "extractSelector": "/access",
+                        "sendIn": "header",
+                        "sendName": "Authorization",
+                        "sendTemplate": "Bearer {token}",
+                    },
+                },
+            }
+            for name, account in accounts
+        ],
+    }
+
+
+CONFIG = """\
+# Written by taskhub/core/tests/test_schemathesis_e2e.py for one run.
+workers = {workers}
+max-time = {max_time}
+seed = {seed}
+
+[auth.wfc]
+path = "{wfc}"
+user = "org-a"
+peers = ["org-a", "org-b"]
+
+[phases.examples]
+enabled = true
+
+[phases.coverage]
+enabled = true
+
+[phases.fuzzing]
+enabled = true
+
+[phases.stateful]
+enabled = true
+max-steps = {max_steps}
+
+[generation]
+max-examples = {max_examples}
+mode = "all"
+
+[reports]
+directory = "{reports}"
+"""
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    seconds: float
+    report: dict[str, Any]
+    seeded: Seeded
+    fuzzer: Account
+    timings: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[Run]:
+    if MISSING:
+        pytest.fail(f"CI=true and {', '.join(MISSING)} missing: the schemathesis test must run in CI")
+    directory = output_dir()
+    with throwaway.running_stack(server_environment=SERVER_ENVIRONMENT) as stack:
+        started = time.monotonic()
+        seeder = Seeder(stack.app)
+        peer, seeded = seed_peer_b(seeder)
+        fuzzer = seed_fuzzer_a(seeder)
+        stack.timings["seed"] = time.monotonic() - started
+        (directory / "wfc-auth.json").write_text(json.dumps(wfc_document(("org-a", fuzzer), ("org-b", peer))))
+        foreign = {"values": sorted(seeded.values), "objects": seeded.objects}
+        (directory / "foreign-tenant.json").write_text(json.dumps(foreign, indent=1))
+        config = directory / "schemathesis.toml"
+        config.write_text(
+            CONFIG.format(
+                workers=WORKERS,
+                max_time=MAX_TIME_SECONDS,
+                seed=os.environ.get("SCHEMATHESIS_SEED", str(secrets.randbelow(2**31))),
+                wfc=directory / "wfc-auth.json",
+                max_steps=STATEFUL_MAX_STEPS,
+                max_examples=MAX_EXAMPLES,
+                reports=directory,
+            )
+        )
+        command = [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "--config-file", str(config),
+            "--no-color",
+            "run", f"http://127.0.0.1:{stack.app.port}/api/schema/?format=json",
+            "--report", "junit,json",
+        ]  # fmt: skip
+        environment = throwaway.child_environment(
+            SCHEMATHESIS_HOOKS="taskhub.core.tests.schemathesis_hooks",
+            TASKHUB_FOREIGN_TENANT=str(directory / "foreign-tenant.json"),
+            PYTHONPATH=str(throwaway.REPO),
+        )
+        started = time.monotonic()
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=environment, cwd=directory, timeout=300, check=False
+        )
+        seconds = time.monotonic() - started
+        output = result.stdout + result.stderr
+        (directory / "console.txt").write_text(output)
+        (directory / "server.log").write_text(stack.app.log_text())
+        report_file = directory / "report.json"
+        report = json.loads(report_file.read_text()) if report_file.exists() else {}
+        yield Run(result.returncode, output, seconds, report, seeded, fuzzer, dict(stack.timings))
+
+
+def test_schemathesis_finds_nothing_in_any_phase(run):
+    print(run.output)
+    print(f"schemathesis ran {run.seconds:.0f} s; stack {run.timings}")
+    assert run.returncode == 0, run.output[-6000:]
