@@ -3,6 +3,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
@@ -60,6 +61,15 @@ def test_unknown_url_answers_json_404_to_a_write_without_csrf_token(method):
 def test_csrf_failure_answers_json_403():
     client = Client(enforce_csrf_checks=True)
     assert_json_error(client.post("/health/"), 403, "csrf_failed")
+
+
+def test_a_row_gone_mid_request_answers_404_not_500():
+    # Found by schemathesis: PATCH organization/ racing DELETE organization/ raised DoesNotExist.
+    response = errors.exception_handler(ObjectDoesNotExist("Organization matching query does not exist."), {})
+
+    assert response is not None
+    assert response.status_code == 404
+    assert response.data == {"detail": "Not found.", "code": "not_found"}
 
 
 @pytest.mark.django_db

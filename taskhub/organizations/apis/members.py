@@ -42,8 +42,11 @@ class MemberDetailApi(TenantAPIView):
     def patch(self, request: Request, id: str) -> Response:
         """Change a member's role; only owners grant or take the owner role."""
         membership = self.get_object()
-        serializer = MemberUpdateSerializer(data=request.data)
+        # A PATCH names the fields it changes: without a role, nothing changes.
+        serializer = MemberUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if "role" not in serializer.validated_data:
+            return Response(MemberSerializer(membership).data)
         membership = membership_role_change(
             organization_id=self.tenant.organization_id,
             membership_id=membership.pk,

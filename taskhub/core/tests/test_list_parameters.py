@@ -1,0 +1,49 @@
+"""``page_size`` and ``ordering`` answer what the schema says they accept (found by schemathesis)."""
+
+import re
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from taskhub.organizations.roles import Role
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["null", "0", "-215", "1.5", "", "٣"])
+def test_page_size_that_is_not_a_positive_whole_number_answers_400(clients_a, value):
+    # It used to fall back to 20 silently: a schema-violating request accepted.
+    response = clients_a[Role.VIEWER].get("/api/v1/projects/", {"page_size": value})
+
+    assert response.status_code == 400, response.content
+    assert "page_size" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_page_size_above_the_maximum_is_capped(clients_a):
+    response = clients_a[Role.VIEWER].get("/api/v1/tasks/", {"page_size": "4888506782961410"})
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [" name", "name,", "name, -created_at"])
+def test_ordering_outside_the_schema_pattern_answers_400(clients_a, value):
+    response = clients_a[Role.VIEWER].get("/api/v1/projects/", {"ordering": value})
+
+    assert response.status_code == 400, response.content
+
+
+def _parameter(schema, path, name):
+    return next(p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name)
+
+
+@pytest.mark.django_db
+def test_schema_states_the_accepted_orderings_and_page_sizes():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    ordering = _parameter(schema, "/api/v1/projects/", "ordering")["schema"]
+    pattern = re.compile(ordering["pattern"])
+    for accepted in ["", "name", "-created_at", "name,-updated_at"]:
+        assert pattern.match(accepted), accepted
+    for refused in ["&us", "due_date", " name", "name,"]:
+        assert not pattern.match(refused), refused
+    assert _parameter(schema, "/api/v1/tasks/", "page_size")["schema"]["minimum"] == 1
