@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from taskhub.accounts.apis.auth import JwksApi
@@ -18,7 +17,7 @@ urlpatterns = [
     path("metrics", observability.metrics, name="metrics"),
     # Anything else is a JSON 404, in DEBUG too (Django's own 404 page is HTML). A write to an
     # unknown URL is a 404 too, not a CSRF refusal: there is nothing there to protect.
-    re_path(r"^", csrf_exempt(errors.not_found)),
+    re_path(r"^", errors.not_found),
 ]
 
 handler400 = errors.bad_request

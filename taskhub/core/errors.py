@@ -22,6 +22,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Request
 from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.log import log_response
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -170,6 +171,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return _json(403, "You do not have permission to perform this action.", "permission_denied")
 
 
+# Also the catch-all route: a write to an unknown URL is a 404, not a CSRF refusal.
+@csrf_exempt
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _json(404, "Not found.", "not_found")
 

@@ -29,7 +29,7 @@ class ErrorSerializer(serializers.Serializer[Any]):
 BAD_REQUEST = "Invalid input: malformed JSON, a field, filter or parameter that fails validation, a broken rule."
 UNAUTHORIZED = "No credential, or one that is invalid, expired or revoked."
 FORBIDDEN = "The credential's role does not allow this."
-NOT_FOUND = "No such object in the credential's organization (another organization's objects are not found either)."
+NOT_FOUND = "No such object in the credential's organization (another organization's are not found either)."
 CONFLICT = "The change conflicts with the current state, e.g. a slug or email already taken."
 TOO_LARGE = "The body is larger than MAX_REQUEST_BODY_BYTES."
 UNSUPPORTED = "The body is not JSON."
@@ -61,8 +61,9 @@ class AutoSchema(openapi.AutoSchema):
         # A credential in the header, or one in the body (sign-in, refresh, verify, accept).
         if authenticated or has_body:
             answers += [(401, UNAUTHORIZED), (403, FORBIDDEN)]
-        # An object in the path, or a list's pagination cursor that was tampered with.
-        if has_object or self._is_list_view():
+        # An object in the path, a list's pagination cursor that was tampered with, or the
+        # credential's organization deleted by a request running at the same time.
+        if has_object or self._is_list_view() or authenticated:
             answers.append((404, NOT_FOUND))
         if has_body:
             answers += [(409, CONFLICT), (413, TOO_LARGE), (415, UNSUPPORTED)]
