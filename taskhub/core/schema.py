@@ -12,18 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-
-class ErrorSerializer(serializers.Serializer[Any]):
-    """The body of every error answer."""
-
-    detail = serializers.CharField(help_text="For people.")
-    code = serializers.CharField(help_text="For programs: stable, e.g. `not_found`, `throttled`, `invalid`.")
-    errors = serializers.DictField(
-        required=False,
-        help_text="Validation errors: each field's name to a list of `{message, code}`.",
-    )
+# The body of every error answer. Built inline: a field named ``errors`` on a Serializer subclass
+# would hide the serializer's own ``errors``.
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(help_text="For people."),
+        "code": serializers.CharField(help_text="For programs: stable, e.g. `not_found`, `throttled`, `invalid`."),
+        "errors": serializers.DictField(
+            required=False, help_text="Validation errors: each field's name to a list of `{message, code}`."
+        ),
+    },
+)
 
 
 BAD_REQUEST = "Invalid input: malformed JSON, a field, filter or parameter that fails validation, a broken rule."

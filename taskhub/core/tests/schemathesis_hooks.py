@@ -97,7 +97,7 @@ def foreign_objects_not_found(ctx: schemathesis.CheckContext, response: schemath
         # The schema's paths are absolute (/api/v1/...): no base path to prepend.
         path = template.replace("{" + name + "}", object_id)
         url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-        replay = requests.request(request.method, url, headers=headers, data=request.body, timeout=10)
+        replay = requests.request(str(request.method), url, headers=headers, data=request.body, timeout=10)
         if replay.status_code == 401:
             # A's token died meanwhile (its organization deleted, a logout everywhere): try again later.
             with _replayed_lock:
