@@ -1,6 +1,7 @@
 """Throttles and the sign-in lockout: 429 with Retry-After, shared through the cache."""
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -104,8 +105,8 @@ def test_throttle_counts_live_in_the_shared_cache(rates, clients_a, tenant_a):
     clients_a[Role.VIEWER].get("/api/v1/organization/")
     viewer_id = tenant_a.users[Role.VIEWER].pk
     # In the default cache (Redis in production), where every worker reads and writes it.
-    assert len(cache.get(f"throttle_user_user:{viewer_id}")) == 1
-    assert len(cache.get(f"org:{tenant_a.organization.pk}:throttle")) == 1
+    assert cache.get(f"throttle_user_user:{viewer_id}:count") == 1
+    assert cache.get(f"org:{tenant_a.organization.pk}:throttle:count") == 1
 
 
 @pytest.mark.django_db
@@ -168,3 +169,19 @@ def test_a_successful_sign_in_clears_earlier_failures(settings, tenant_a):
     for _ in range(2):
         assert client.post(TOKEN, {"username": "member-a", "password": "wrong-password"}).status_code == 401
     assert client.post(TOKEN, {"username": "member-a", "password": PASSWORD}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_retry_after_is_what_is_left_of_the_window(rates, clients_a, tenant_a):
+    rates(user="1/min")
+    viewer = clients_a[Role.VIEWER]
+    assert viewer.get("/api/v1/organization/").status_code == 200
+    refused = viewer.get("/api/v1/organization/")
+    assert_throttled(refused)
+    assert int(refused["Retry-After"]) <= 60
+    # Refusals count too, but the window still closes on time: the counter expires with it.
+    key = f"throttle_user_user:{tenant_a.users[Role.VIEWER].pk}:count"
+    assert cache.get(key) == 2
+    if settings.USES_REDIS:
+        client = cache._cache.get_client(key)
+        assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 60
