@@ -145,7 +145,7 @@ REST_FRAMEWORK = {
         "taskhub.accounts.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["taskhub.core.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["taskhub.core.parsers.StrictJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "taskhub.core.throttling.AnonymousThrottle",

@@ -1,14 +1,13 @@
 """Projects of the caller's organization."""
 
 from django.urls import path
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from taskhub.core.filters import StrictOrderingFilter
+from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
 from taskhub.core.representation import RepresentedListMixin, representation_of
 from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.projects.filters import ProjectFilter
@@ -26,7 +25,7 @@ class ProjectListApi(RepresentedListMixin, TenantAPIView):
     selector = project_list
     permission_by_method = {"GET": "project.read", "POST": "project.write"}
     serializer_class = ProjectSerializer
-    filter_backends = [DjangoFilterBackend, SearchFilter, StrictOrderingFilter]
+    filter_backends = [FilterSetBackend, SearchFilter, StrictOrderingFilter]
     filterset_class = ProjectFilter
     search_fields = ["name", "key", "description"]
     ordering_fields = ["name", "created_at", "updated_at"]

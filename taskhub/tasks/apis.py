@@ -7,7 +7,6 @@ from uuid import UUID
 from django.db.models import DateField, Value
 from django.db.models.functions import Coalesce
 from django.urls import path
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -16,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskhub.core.errors import NotFound
-from taskhub.core.filters import StrictOrderingFilter
+from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
 from taskhub.core.representation import RepresentedListMixin, representation_of
 from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.projects.selectors import project_list
@@ -30,7 +29,7 @@ class TaskListBase(RepresentedListMixin, TenantAPIView):
     """Filters, search and ordering shared by both task lists."""
 
     serializer_class = TaskSerializer
-    filter_backends = [DjangoFilterBackend, SearchFilter, StrictOrderingFilter]
+    filter_backends = [FilterSetBackend, SearchFilter, StrictOrderingFilter]
     filterset_class = TaskFilter
     search_fields = ["title", "description"]
     ordering_fields = ["created_at", "updated_at", "due_date", "number"]
