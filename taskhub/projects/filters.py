@@ -1,9 +1,10 @@
 import django_filters
 
+from taskhub.core.filters import RequestedFilterSet
 from taskhub.projects.models import Project, ProjectStatus
 
 
-class ProjectFilter(django_filters.FilterSet):
+class ProjectFilter(RequestedFilterSet):
     status = django_filters.ChoiceFilter(choices=ProjectStatus.choices)
 
     class Meta:

@@ -1,9 +1,10 @@
 import django_filters
 
+from taskhub.core.filters import RequestedFilterSet
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(RequestedFilterSet):
     project = django_filters.UUIDFilter(field_name="project_id", help_text="A project's id.")
     status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
     priority = django_filters.ChoiceFilter(choices=TaskPriority.choices)

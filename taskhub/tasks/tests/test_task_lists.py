@@ -5,9 +5,11 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from django.http import QueryDict
 
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.organizations.roles import Role
+from taskhub.tasks.filters import TaskFilter
 from taskhub.tasks.models import Task
 from taskhub.tasks.serializers import TaskSerializer
 
@@ -314,3 +316,16 @@ def test_task_detail_equals_the_serializer_output(clients_a, board):
     for task in (board["t1"], board["t3"]):
         response = clients_a[Role.VIEWER].get(f"{URL}{task.pk}/")
         assert response.json() == serialized([Task.objects.get(pk=task.pk)])[0]
+
+
+def test_a_filterset_builds_only_the_filters_the_query_names():
+    asked = TaskFilter(QueryDict("status=todo&due_after=2030-01-01&page_size=5"), Task.objects.none())
+    assert set(asked.filters) == {"status", "due_after"}
+    assert set(asked.form.fields) == {"status", "due_after"}
+    # Unbound (the schema generator's view), every filter is there.
+    assert set(TaskFilter(queryset=Task.objects.none()).filters) == set(TaskFilter.base_filters)
+
+
+def test_parameters_that_name_no_filter_leave_the_list_unchanged(clients_a, board):
+    client = clients_a[Role.VIEWER]
+    assert listed(client, unknown="x", page_size=20) == listed(client)
