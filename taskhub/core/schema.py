@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiFilterExtension
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -51,6 +53,26 @@ class AutoSchema(openapi.AutoSchema):
                 response["description"] = description
                 responses[str(code)] = response
         return responses
+
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._get_filter_parameters()
+        filter_names = {
+            parameter["name"]
+            for backend in self.get_filter_backends()
+            if issubclass(backend, DjangoFilterBackend)
+            for parameter in self._filter_parameters_of(backend)
+        }
+        for parameter in parameters:
+            if parameter["name"] in filter_names:
+                # django-filter reads `?status=` (empty) as no filter at all; the schema says so.
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+    def _filter_parameters_of(self, backend: type) -> list[dict[str, Any]]:
+        extension = OpenApiFilterExtension.get_match(backend())
+        if extension:
+            return list(extension.get_schema_operation_parameters(self))
+        return list(backend().get_schema_operation_parameters(self.view))
 
     def _error_answers(self) -> list[tuple[int, str]]:
         has_body = self.method in ("POST", "PUT", "PATCH")

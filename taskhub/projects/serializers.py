@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from taskhub.core import fields
 from taskhub.projects.models import PROJECT_KEY_MAX_LENGTH, PROJECT_KEY_PATTERN, Project, ProjectStatus
 
 DESCRIPTION_MAX_LENGTH = 10_000
@@ -19,20 +20,20 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
 
 
 class ProjectCreateInputSerializer(serializers.Serializer[Any]):
-    key = serializers.RegexField(
+    key = fields.RegexField(
         PROJECT_KEY_PATTERN, max_length=PROJECT_KEY_MAX_LENGTH, help_text=KEY_HELP, error_messages=KEY_ERRORS
     )
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    name = fields.CharField(max_length=200)
+    description = fields.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     status = serializers.ChoiceField(choices=ProjectStatus.choices, required=False)
 
 
 class ProjectUpdateInputSerializer(serializers.Serializer[Any]):
     """Every field for PUT; any of them for PATCH. Archive with ``{"status": "archived"}``."""
 
-    key = serializers.RegexField(
+    key = fields.RegexField(
         PROJECT_KEY_PATTERN, max_length=PROJECT_KEY_MAX_LENGTH, help_text=KEY_HELP, error_messages=KEY_ERRORS
     )
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True)
+    name = fields.CharField(max_length=200)
+    description = fields.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True)
     status = serializers.ChoiceField(choices=ProjectStatus.choices)

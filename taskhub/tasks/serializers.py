@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from taskhub.core import fields
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
 
 DESCRIPTION_MAX_LENGTH = 10_000
@@ -35,8 +36,8 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
 
 class TaskCreateInputSerializer(serializers.Serializer[Any]):
     project = serializers.UUIDField(source="project_id", help_text="A project of the organization; fixed afterwards.")
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    title = fields.CharField(max_length=200)
+    description = fields.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     assignee = serializers.UUIDField(source="assignee_id", allow_null=True, required=False, help_text=ASSIGNEE_HELP)
@@ -46,8 +47,8 @@ class TaskCreateInputSerializer(serializers.Serializer[Any]):
 class TaskUpdateInputSerializer(serializers.Serializer[Any]):
     """Every writable field for PUT; any of them for PATCH. ``project`` and ``number`` never change."""
 
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True)
+    title = fields.CharField(max_length=200)
+    description = fields.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True)
     status = serializers.ChoiceField(choices=TaskStatus.choices)
     priority = serializers.ChoiceField(choices=TaskPriority.choices)
     assignee = serializers.UUIDField(source="assignee_id", allow_null=True, help_text=ASSIGNEE_HELP)

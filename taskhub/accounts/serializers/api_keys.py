@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from taskhub.accounts.models import ApiKey
+from taskhub.core import fields
 from taskhub.organizations.roles import API_KEY_ROLE_CHOICES
 
 
@@ -27,5 +28,5 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 class ApiKeyCreateInputSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=100)
+    name = fields.CharField(max_length=100)
     role = serializers.ChoiceField(choices=API_KEY_ROLE_CHOICES, help_text="Keys never administer.")

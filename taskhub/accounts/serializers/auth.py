@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from taskhub.accounts.models import User
+from taskhub.core import fields
 from taskhub.organizations.models import Organization
 from taskhub.organizations.roles import Role
 
@@ -22,15 +23,15 @@ class OrganizationSummarySerializer(serializers.ModelSerializer[Organization]):
 
 
 class RegisterInputSerializer(serializers.Serializer[Any]):
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    organization_name = serializers.CharField(max_length=200)
+    username = fields.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    email = fields.EmailField(max_length=254)
+    password = fields.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    organization_name = fields.CharField(max_length=200)
 
 
 class TokenPairSerializer(serializers.Serializer[Any]):
-    access = serializers.CharField()
-    refresh = serializers.CharField()
+    access = fields.CharField()
+    refresh = fields.CharField()
 
 
 class RegisterOutputSerializer(TokenPairSerializer):
@@ -39,35 +40,35 @@ class RegisterOutputSerializer(TokenPairSerializer):
 
 
 class TokenObtainInputSerializer(serializers.Serializer[Any]):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
-    organization = serializers.CharField(
+    username = fields.CharField(max_length=150)
+    password = fields.CharField(max_length=128, trim_whitespace=False)
+    organization = fields.CharField(
         max_length=100, required=False, help_text="Organization id or slug; default: the user's first."
     )
 
 
 class TokenRefreshInputSerializer(serializers.Serializer[Any]):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = fields.CharField(max_length=4096)
 
 
 class TokenVerifyInputSerializer(serializers.Serializer[Any]):
-    token = serializers.CharField(max_length=4096)
+    token = fields.CharField(max_length=4096)
 
 
 class LogoutInputSerializer(serializers.Serializer[Any]):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = fields.CharField(max_length=4096)
     everywhere = serializers.BooleanField(
         default=False, help_text="End every session of the user, in every organization."
     )
 
 
 class SwitchInputSerializer(serializers.Serializer[Any]):
-    organization = serializers.CharField(max_length=100, help_text="Organization id or slug.")
+    organization = fields.CharField(max_length=100, help_text="Organization id or slug.")
 
 
 class PasswordChangeInputSerializer(serializers.Serializer[Any]):
-    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
-    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    old_password = fields.CharField(max_length=128, trim_whitespace=False)
+    new_password = fields.CharField(max_length=128, trim_whitespace=False)
 
 
 class MembershipSummarySerializer(serializers.Serializer[Any]):

@@ -296,12 +296,6 @@ mode = "all"
 # docs/security.md): generating it would only find that documented refusal again.
 allow-x00 = false
 
-# Left out for now, and the only check left out: DRF reads a number sent for a string field as
-# that string, and django-filter reads an empty filter value as no filter. Both are lenient, not
-# unsafe (the value stored is the string; an empty filter filters nothing), but the schema says
-# less is accepted, so negative_data_rejection reports them. Follow-up: strict fields and filters.
-[checks.negative_data_rejection]
-enabled = false
 
 """
 

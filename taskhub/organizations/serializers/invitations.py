@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from taskhub.accounts.serializers.auth import OrganizationSummarySerializer, TokenPairSerializer
+from taskhub.core import fields
 from taskhub.organizations.models import Invitation, InvitationStatus
 from taskhub.organizations.roles import Role
 
@@ -17,21 +18,21 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
 
 
 class InvitationCreateInputSerializer(serializers.Serializer[Any]):
-    email = serializers.EmailField(max_length=254)
+    email = fields.EmailField(max_length=254)
     role = serializers.ChoiceField(
         choices=Role.choices, default=Role.MEMBER, help_text="Only an owner may invite an owner."
     )
 
 
 class InvitationAcceptInputSerializer(serializers.Serializer[Any]):
-    token = serializers.CharField(max_length=200, trim_whitespace=True, help_text="The token from the email.")
-    username = serializers.RegexField(
+    token = fields.CharField(max_length=200, trim_whitespace=True, help_text="The token from the email.")
+    username = fields.RegexField(
         r"^[\w.@+-]+\Z",
         max_length=150,
         required=False,
         help_text="To join as a new user, with password; leave out when signed in.",
     )
-    password = serializers.CharField(
+    password = fields.CharField(
         max_length=128,
         required=False,
         write_only=True,

@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from taskhub.core import fields
 from taskhub.organizations.models import Organization
 
 
@@ -13,8 +14,8 @@ class OrganizationSerializer(serializers.ModelSerializer[Organization]):
 
 
 class OrganizationUpdateSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200, required=False)
-    slug = serializers.SlugField(max_length=60, required=False)
+    name = fields.CharField(max_length=200, required=False)
+    slug = fields.SlugField(max_length=60, required=False)
 
 
 class OrganizationExportSerializer(serializers.Serializer[Any]):

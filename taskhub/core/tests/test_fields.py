@@ -1,0 +1,49 @@
+"""String fields take strings only (found by schemathesis: ``{"slug": 0}`` renamed an organization)."""
+
+import pytest
+from rest_framework import serializers
+
+from taskhub.core import fields
+
+
+class Sample(serializers.Serializer):
+    text = fields.CharField()
+    code = fields.RegexField(r"^[A-Z]+$")
+    email = fields.EmailField()
+    slug = fields.SlugField()
+
+
+VALID = {"text": "0", "code": "AB", "email": "a@example.com", "slug": "ab-0"}
+
+
+@pytest.mark.parametrize("name", list(VALID))
+@pytest.mark.parametrize("value", [0, 1.5, True, [], {}])
+def test_a_non_string_is_invalid_not_read_as_text(name, value):
+    serializer = Sample(data={**VALID, name: value})
+
+    assert not serializer.is_valid()
+    assert list(serializer.errors) == [name]
+
+
+def test_strings_pass_as_before():
+    serializer = Sample(data=VALID)
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data == VALID
+
+
+@pytest.mark.django_db
+def test_a_number_for_the_organization_slug_answers_400(clients_a):
+    response = clients_a["owner"].patch("/api/v1/organization/", {"name": "0", "slug": 0}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert "slug" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_a_number_for_a_project_description_answers_400(clients_a):
+    body = {"key": "NUM", "name": "Numbers", "description": 0}
+    response = clients_a["member"].post("/api/v1/projects/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert "description" in response.json()["errors"]
