@@ -295,8 +295,6 @@ mode = "all"
 # A NUL character in any JSON string is a 400 by design (PostgreSQL text cannot hold it;
 # docs/security.md): generating it would only find that documented refusal again.
 allow-x00 = false
-
-
 """
 
 
