@@ -4,8 +4,8 @@ The run acts as organization A; organization B is seeded before it starts, and e
 unique value B owns is listed in the JSON file named by ``TASKHUB_FOREIGN_TENANT``:
 ``{"values": [...], "objects": {"<path template>": [ids]}}``. Two checks use it:
 
-- ``no_foreign_tenant_data``: no response to A carries any of B's values, except ones A itself
-  sent in a request (a validation error may echo the id it refused; a name A stored is A's).
+- ``no_foreign_tenant_data``: no response to A carries any of B's values, except one A sent in
+  that request (a 400 may echo the id it refused) or a name A stored itself (never an id).
 - ``foreign_objects_not_found``: for every operation with an object in its path, A's request
   replayed with each of B's objects in its place answers 404 (exactly: not 400, not 403).
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -46,6 +47,14 @@ def _request_text(response: schemathesis.Response) -> str:
     return f"{request.url}\n{body}"
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 _known_to_a: set[str] = set()
 _known_lock = threading.Lock()
 
@@ -56,11 +65,16 @@ def no_foreign_tenant_data(ctx: schemathesis.CheckContext, response: schemathesi
     text = response.text or ""
     sent = _request_text(response)
     with _known_lock:
-        # What A sent itself is no longer B's secret: the pool may hand A a value it saw in B's
-        # answers to the object_level_authorization probes, and A may store it (a project named so).
-        _known_to_a.update(value for value in _foreign()["values"] if value in sent)
+        # A name A stored itself is A's from then on: the pool may hand A a value it saw in B's
+        # answers to the object_level_authorization probes, and A may name a project so. Never an
+        # id: a write that stores B's id (a task in B's project) is exactly the leak to catch.
+        if response.status_code < 300 and str(response.request.method) in ("POST", "PUT", "PATCH"):
+            _known_to_a.update(value for value in _foreign()["values"] if value in sent and not _is_uuid(value))
         known = set(_known_to_a)
-    leaked = sorted(value for value in _foreign()["values"] if value in text and value not in known)
+    # A value in this very request may come back in its answer: a 400 naming the id it refused.
+    leaked = sorted(
+        value for value in _foreign()["values"] if value in text and value not in known and value not in sent
+    )
     if leaked:
         raise AssertionError(f"The response carries organization B's data: {', '.join(leaked[:5])}")
 
