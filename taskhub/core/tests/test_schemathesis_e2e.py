@@ -53,7 +53,7 @@ pytestmark = [
 API = "/api/v1"
 PASSWORD = "fuzz-the-schema-" + secrets.token_urlsafe(8)
 # Organizations A's user owns beyond its first, each taking over when the run deletes the current one.
-SPARE_ORGANIZATIONS = 8
+SPARE_ORGANIZATIONS = 20
 # Bounds: the whole test, servers and seeding included, stays under four minutes on two cores.
 MAX_EXAMPLES = 12
 STATEFUL_MAX_STEPS = 40
