@@ -62,27 +62,36 @@ class FailoverCache:
             self._failed(exc)
             self.local.set(key, value, timeout)
 
-    def hit(self, key: str, period: int) -> tuple[int, float]:
-        """Count one request under ``key``; return the count in its window and the seconds it has left."""
+    def hit(self, counters: list[tuple[str, int]]) -> list[tuple[int, float]]:
+        """Count one request under each (key, period); return each count in its window and the seconds left."""
         try:
-            return _hit(default_cache, key, period)
+            return _hit(default_cache, counters)
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
-            return _hit(self.local, key, period)
+            return _hit(self.local, counters)
 
 
-def _hit(cache: Any, key: str, period: int) -> tuple[int, float]:
+def _hit(cache: Any, counters: list[tuple[str, int]]) -> list[tuple[int, float]]:
     client = getattr(cache, "_cache", None)
     if isinstance(client, RedisCacheClient):
-        name = cache.make_and_validate_key(key)
-        pipeline = client.get_client(key, write=True).pipeline(transaction=False)
-        pipeline.incr(name)
-        # NX: only the window's first request sets the expiry (Redis 7).
-        pipeline.expire(name, period, nx=True)
-        pipeline.ttl(name)
-        count, _, seconds_left = pipeline.execute()
-        return int(count), float(seconds_left if seconds_left > 0 else period)
-    # Any other cache (in-process memory): add opens the window, incr counts within it.
+        pipeline = client.get_client(None, write=True).pipeline(transaction=False)
+        for key, period in counters:
+            name = cache.make_and_validate_key(key)
+            pipeline.incr(name)
+            # NX: only the window's first request sets the expiry (Redis 7).
+            pipeline.expire(name, period, nx=True)
+            pipeline.ttl(name)
+        replies = pipeline.execute()
+        counts, seconds_left = replies[0::3], replies[2::3]
+        return [
+            (int(count), float(left if left > 0 else period))
+            for count, left, (_, period) in zip(counts, seconds_left, counters, strict=True)
+        ]
+    return [_hit_one(cache, key, period) for key, period in counters]
+
+
+def _hit_one(cache: Any, key: str, period: int) -> tuple[int, float]:
+    # Any cache but Redis (in-process memory): add opens the window, incr counts within it.
     if cache.add(key, 1, period):
         return 1, float(period)
     try:
@@ -112,15 +121,16 @@ class TaskhubThrottle(SimpleRateThrottle):
     def key_for(self, ident: str) -> str:
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
-    def allow_request(self, request: Request, view: APIView) -> bool:
+    def counter(self, request: Request, view: APIView) -> str | None:
+        """Return the cache key this request counts under, or None if this throttle does not apply."""
         if self.rate is None:
-            return True
+            return None
         key = self.get_cache_key(request, view)
-        if key is None:
-            return True
         # Named apart from DRF's timestamp lists, so workers of both kinds can run side by side.
-        count, self.seconds_left = self.cache.hit(f"{key}:count", self.duration)
-        return count <= self.num_requests
+        return None if key is None else f"{key}:count"
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        return not refusals([self], request, view)
 
     def wait(self) -> float:
         return max(self.seconds_left, 1.0)
@@ -171,3 +181,23 @@ class SignInThrottle(TaskhubThrottle):
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         return self.key_for(self.get_ident(request))
+
+
+def refusals(throttles: list[Any], request: Request, view: APIView) -> list[float | None]:
+    """Count the request against every throttle, in one cache round trip; return the refusals' waits."""
+    waits: list[float | None] = []
+    counted: list[tuple[TaskhubThrottle, str]] = []
+    for throttle in throttles:
+        if not isinstance(throttle, TaskhubThrottle):
+            if not throttle.allow_request(request, view):
+                waits.append(throttle.wait())
+        elif (key := throttle.counter(request, view)) is not None:
+            counted.append((throttle, key))
+    if not counted:
+        return waits
+    results = failover_cache.hit([(key, throttle.duration) for throttle, key in counted])
+    for (throttle, _), (count, seconds_left) in zip(counted, results, strict=True):
+        throttle.seconds_left = seconds_left
+        if count > throttle.num_requests:
+            waits.append(throttle.wait())
+    return waits

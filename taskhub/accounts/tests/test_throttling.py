@@ -185,3 +185,16 @@ def test_retry_after_is_what_is_left_of_the_window(rates, clients_a, tenant_a):
     if settings.USES_REDIS:
         client = cache._cache.get_client(key)
         assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 60
+
+
+@pytest.mark.django_db
+def test_a_tenant_request_counts_every_throttle_in_one_cache_call(rates, clients_a, tenant_a, monkeypatch):
+    rates()
+    calls = []
+    hit = throttling.failover_cache.hit
+    monkeypatch.setattr(throttling.failover_cache, "hit", lambda counters: calls.append(counters) or hit(counters))
+    assert clients_a[Role.VIEWER].get("/api/v1/projects/").status_code == 200
+    viewer_id = tenant_a.users[Role.VIEWER].pk
+    assert calls == [
+        [(f"throttle_user_user:{viewer_id}:count", 60), (f"org:{tenant_a.organization.pk}:throttle:count", 60)]
+    ]
