@@ -61,7 +61,8 @@ def main() -> None:
     sustained_seconds = 15 if arguments.quick else 60
     print(
         f"Taskhub benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{arguments.workers} gunicorn workers, wrk with {settings.connections} connections",
+        f"{arguments.workers} gunicorn workers, wrk with {settings.connections} connections, "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     with bench_stack(workers=arguments.workers) as stack:
@@ -104,6 +105,7 @@ def main() -> None:
     print()
     seeding = ", ".join(f"{scale.name} {scale.seed_seconds:.0f} s" for scale in scales)
     print(f"PostgreSQL {postgres_version}; seeding {seeding}; make bench took {total:.0f} s.")
+    print(f"Load average at the end (1, 5, 15 min): {', '.join(f'{value:.1f}' for value in os.getloadavg())}.")
     if arguments.json:
         document = {
             "workers": arguments.workers,
