@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -33,16 +32,11 @@ from typing import Any
 
 import pytest
 
+from taskhub.core.tests import e2e, throwaway
 from taskhub.core.tests import edge as edge_servers
-from taskhub.core.tests import throwaway
 
 MISSING = edge_servers.missing_binaries()
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-if os.environ.get("TASKHUB_TEST_SQLITE") == "1":
-    pytestmark = pytest.mark.skip(reason="runs in the PostgreSQL pass only (TASKHUB_TEST_SQLITE=1)")
-elif MISSING and not IN_CI:
-    pytestmark = pytest.mark.skip(reason=f"needs {', '.join(MISSING)} to run nginx in front of private servers")
+pytestmark = e2e.marks(MISSING, purpose="to run nginx in front of private servers")
 
 # Sign-ins through nginx all count for 127.0.0.1: the sign-up, the smoke script's and the
 # wrong-password run make exactly 3. The direct-to-instance tests each send their own address.
@@ -62,8 +56,7 @@ FIGURES: dict[str, Any] = {}
 
 @pytest.fixture(scope="module")
 def edge():
-    if MISSING:
-        pytest.fail(f"CI=true and {', '.join(MISSING)} missing: CI must install them (.ci/run)")
+    e2e.require(MISSING, what="the nginx end-to-end test")
     with edge_servers.running_edge(server_environment=SERVER_ENVIRONMENT) as running:
         FIGURES["startup_seconds"] = {name: round(value, 2) for name, value in running.timings.items()}
         yield running

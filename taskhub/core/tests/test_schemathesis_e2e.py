@@ -41,14 +41,10 @@ from typing import Any
 
 import pytest
 
-from taskhub.core.tests import throwaway
+from taskhub.core.tests import e2e, throwaway
 
 MISSING = throwaway.missing_binaries()
-IN_CI = os.environ.get("CI") == "true"
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("TASKHUB_TEST_SQLITE") == "1", reason="the SQLite pass runs no servers"),
-    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason=f"needs {', '.join(MISSING)} to run private servers"),
-]
+pytestmark = e2e.marks(MISSING)
 
 API = "/api/v1"
 PASSWORD = "fuzz-the-schema-" + secrets.token_urlsafe(8)
@@ -311,8 +307,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[Run]:
-    if MISSING:
-        pytest.fail(f"CI=true and {', '.join(MISSING)} missing: the schemathesis test must run in CI")
+    e2e.require(MISSING, what="the schemathesis test")
     directory = output_dir()
     with throwaway.running_stack(server_environment=SERVER_ENVIRONMENT) as stack:
         started = time.monotonic()

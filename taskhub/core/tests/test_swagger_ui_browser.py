@@ -27,14 +27,10 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from taskhub.core.tests import chromium, throwaway
+from taskhub.core.tests import chromium, e2e, throwaway
 
 MISSING = chromium.missing_binaries() + throwaway.missing_binaries()
-IN_CI = os.environ.get("CI") == "true"
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("TASKHUB_TEST_SQLITE") == "1", reason="the SQLite pass runs no servers"),
-    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason=f"needs {', '.join(MISSING)} to run a browser"),
-]
+pytestmark = e2e.marks(MISSING, purpose="to run a browser")
 
 HOST = "127.0.0.1"
 OPERATION = "#operations-projects-projects_list"
@@ -46,8 +42,7 @@ SCREENSHOT = ARTIFACTS / "swagger-ui-projects-200.png"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[throwaway.Stack]:
-    if MISSING:
-        pytest.fail(f"CI=true and {', '.join(MISSING)} missing: the Swagger UI browser test must run in CI")
+    e2e.require(MISSING, what="the Swagger UI browser test")
     with throwaway.running_stack(static_files=True) as running:
         yield running
 

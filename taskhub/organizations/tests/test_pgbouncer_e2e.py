@@ -15,7 +15,6 @@ missing; in CI (CI=true) a missing binary fails instead.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import tempfile
@@ -29,15 +28,11 @@ from typing import Any
 
 import pytest
 
-from taskhub.core.tests import throwaway
+from taskhub.core.tests import e2e, throwaway
 from taskhub.organizations.tests import pgbouncer
 
 MISSING = pgbouncer.missing_binaries()
-IN_CI = os.environ.get("CI") == "true"
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("TASKHUB_TEST_SQLITE") == "1", reason="the SQLite pass runs no servers"),
-    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason=f"needs {', '.join(MISSING)} to run private servers"),
-]
+pytestmark = e2e.marks(MISSING)
 
 POOL_SIZE = 2
 WORKERS = 3
@@ -77,8 +72,7 @@ class Bounced:
 
 @pytest.fixture(scope="module")
 def bounced() -> Iterator[Bounced]:
-    if MISSING:
-        pytest.fail(f"CI=true and {', '.join(MISSING)} missing: the pgbouncer end-to-end test must run in CI")
+    e2e.require(MISSING, what="the pgbouncer end-to-end test")
     root = Path(tempfile.mkdtemp(prefix="taskhub-pgbouncer-"))
     root.chmod(0o755)
     postgres = throwaway.PostgresServer(root)
