@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskhub.core.servers import REPO, AppServer, PostgresServer, RedisServer, child_environment, run
+from taskhub.core.servers import REPO, AppServer, PostgresServer, RedisServer, child_environment, private_servers, run
 
 # Production-like durability (fsync and synchronous commit stay on); memory for a 1M-row table and
 # its indexes; checkpoints spaced out so seeding writes its WAL once.
@@ -95,14 +93,9 @@ class BenchStack:
 @contextlib.contextmanager
 def bench_stack(*, workers: int) -> Iterator[BenchStack]:
     """Start PostgreSQL, Redis, migrate, and gunicorn with ``workers`` workers; tear all down on exit."""
-    root = Path(tempfile.mkdtemp(prefix="taskhub-bench-"))
-    # The postgres user must reach its directories inside this one.
-    root.chmod(0o755)
-    postgres = PostgresServer(root)
-    redis = RedisServer(root)
-    app = AppServer(root, workers=workers, config=REPO / "deploy" / "gunicorn.conf.py")
-    stack = BenchStack(root=root, postgres=postgres, redis=redis, app=app)
-    try:
+    config = REPO / "deploy" / "gunicorn.conf.py"
+    with private_servers(prefix="taskhub-bench-", workers=workers, config=config) as (root, postgres, redis, app):
+        stack = BenchStack(root=root, postgres=postgres, redis=redis, app=app)
         postgres.init()
         postgres.start(POSTGRES_SETTINGS)
         postgres.create_app_database()
@@ -110,9 +103,3 @@ def bench_stack(*, workers: int) -> Iterator[BenchStack]:
         stack.manage("migrate", "--noinput")
         app.start(stack.environment())
         yield stack
-    finally:
-        # Each step on its own: one failing must not leave the others running.
-        for step in (app.stop, redis.stop, postgres.teardown):
-            with contextlib.suppress(Exception):
-                step()
-        shutil.rmtree(root, ignore_errors=True)

@@ -20,8 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,3 +368,27 @@ class AppServer:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         self.process = None
+
+
+@contextlib.contextmanager
+def private_servers(
+    *, prefix: str, workers: int = 2, config: Path | None = None
+) -> Iterator[tuple[Path, PostgresServer, RedisServer, AppServer]]:
+    """A temporary directory with a PostgreSQL, a Redis and a gunicorn, none started yet.
+
+    On exit every server is stopped, each step on its own (one failing must not leave the others
+    running), and the directory is removed, even when starting failed halfway.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    # The postgres user must reach its directories inside this one.
+    root.chmod(0o755)
+    postgres = PostgresServer(root)
+    redis = RedisServer(root)
+    app = AppServer(root, workers=workers, config=config)
+    try:
+        yield root, postgres, redis, app
+    finally:
+        for step in (app.stop, redis.stop, postgres.teardown):
+            with contextlib.suppress(Exception):
+                step()
+        shutil.rmtree(root, ignore_errors=True)

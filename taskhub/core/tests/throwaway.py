@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +30,7 @@ from taskhub.core.servers import (
     find_binary,
     free_port,
     missing_binaries,
+    private_servers,
     run,
     tail,
     wait_until,
@@ -109,14 +108,8 @@ def running_stack(*, server_environment: dict[str, str] | None = None, static_fi
     ``static_files``: collect the static files first, so the server serves them (and pages that
     link them, like /api/docs/, render) under production settings.
     """
-    root = Path(tempfile.mkdtemp(prefix="taskhub-degradation-"))
-    # The postgres user must reach its directories inside this one.
-    root.chmod(0o755)
-    postgres = PostgresServer(root)
-    redis = RedisServer(root)
-    app = AppServer(root)
-    stack = Stack(root=root, postgres=postgres, redis=redis, app=app)
-    try:
+    with private_servers(prefix="taskhub-stack-") as (root, postgres, redis, app):
+        stack = Stack(root=root, postgres=postgres, redis=redis, app=app)
         started = time.monotonic()
         postgres.init()
         postgres.start()
@@ -140,9 +133,3 @@ def running_stack(*, server_environment: dict[str, str] | None = None, static_fi
         app.start(environment)
         stack.timings["gunicorn"] = time.monotonic() - started
         yield stack
-    finally:
-        # Each step on its own: one failing must not leave the others running.
-        for step in (app.stop, redis.stop, postgres.teardown):
-            with contextlib.suppress(Exception):
-                step()
-        shutil.rmtree(root, ignore_errors=True)
