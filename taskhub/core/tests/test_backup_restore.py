@@ -33,13 +33,13 @@ from typing import Any
 
 import pytest
 
+from taskhub.core.tests import e2e
 from taskhub.core.tests.throwaway import REPO, child_environment
 
 CI = os.environ.get("CI") == "true"
 TOOLS = ("pg_dump", "pg_restore", "psql")
 MISSING_TOOLS = [tool for tool in TOOLS if shutil.which(tool) is None]
-HOST = os.environ.get("DB_HOST") or os.environ.get("PGHOST") or "127.0.0.1"
-PORT = os.environ.get("DB_PORT") or os.environ.get("PGPORT") or "5432"
+HOST, PORT = e2e.SHARED_HOST, e2e.SHARED_PORT
 TENANT_TABLES = (
     "accounts_apikey",
     "audit_auditevent",
@@ -55,12 +55,6 @@ pytestmark = [
     pytest.mark.skipif(os.environ.get("TASKHUB_TEST_SQLITE") == "1", reason="the SQLite pass has no PostgreSQL"),
     pytest.mark.skipif(bool(MISSING_TOOLS) and not CI, reason=f"needs {', '.join(MISSING_TOOLS)}"),
 ]
-
-
-def _superuser(dbname: str = "postgres") -> Any:
-    import psycopg  # noqa: PLC0415 - only where PostgreSQL is tested
-
-    return psycopg.connect(host=HOST, port=PORT, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5)
 
 
 def _run(
@@ -103,13 +97,7 @@ class Scratch:
 
 @pytest.fixture
 def scratch(tmp_path) -> Iterator[Scratch]:
-    try:
-        with _superuser() as connection:
-            connection.execute("SELECT 1")
-    except Exception as exc:  # any failure to reach the server
-        if CI:
-            raise
-        pytest.skip(f"no PostgreSQL superuser 'postgres' at {HOST}:{PORT}: {exc}")
+    e2e.require_superuser()
     suffix = secrets.token_hex(4)
     names = Scratch(
         suffix=suffix,
@@ -120,7 +108,7 @@ def scratch(tmp_path) -> Iterator[Scratch]:
         root=tmp_path,
     )
     try:
-        with _superuser() as connection:
+        with e2e.superuser() as connection:
             connection.execute(
                 f"CREATE ROLE {names.app_role} LOGIN PASSWORD '{names.app_role}' "
                 "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
@@ -129,7 +117,7 @@ def scratch(tmp_path) -> Iterator[Scratch]:
             connection.execute(f"CREATE DATABASE {names.target} OWNER {names.app_role}")
         yield names
     finally:
-        with _superuser() as connection:
+        with e2e.superuser() as connection:
             for database in (names.source, names.target):
                 with contextlib.suppress(Exception):
                     connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
@@ -139,7 +127,7 @@ def scratch(tmp_path) -> Iterator[Scratch]:
 
 
 def _tables(database: str) -> list[str]:
-    with _superuser(database) as connection:
+    with e2e.superuser(database) as connection:
         rows = connection.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         ).fetchall()
@@ -149,7 +137,7 @@ def _tables(database: str) -> list[str]:
 def _fingerprint(database: str) -> dict[str, tuple[int, str]]:
     """Per table: (rows, md5 of every row's text in order), read as the superuser (no RLS)."""
     seen = {}
-    with _superuser(database) as connection:
+    with e2e.superuser(database) as connection:
         for table in _tables(database):
             row = connection.execute(
                 f"SELECT count(*), coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM public.{table} t"  # noqa: S608 - catalog names
@@ -159,7 +147,7 @@ def _fingerprint(database: str) -> dict[str, tuple[int, str]]:
 
 
 def _security(database: str) -> dict[str, Any]:
-    with _superuser(database) as connection:
+    with e2e.superuser(database) as connection:
         forced = connection.execute(
             "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
             "WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY relname"
@@ -286,7 +274,7 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
 
 
 def test_backup_prunes_dumps_older_than_the_retention(scratch: Scratch) -> None:
-    with _superuser() as connection:
+    with e2e.superuser() as connection:
         connection.execute(f"CREATE ROLE {scratch.backup_role} LOGIN BYPASSRLS")
     backup_dir = scratch.root / "backups"
     backup_dir.mkdir()

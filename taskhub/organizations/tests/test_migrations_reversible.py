@@ -17,16 +17,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from taskhub.core.tests import e2e
 from taskhub.core.tests.throwaway import REPO, child_environment
 
 CI = os.environ.get("CI") == "true"
 MISSING_TOOLS = [tool for tool in ("pg_dump", "pg_restore", "psql") if shutil.which(tool) is None]
-HOST = os.environ.get("DB_HOST") or os.environ.get("PGHOST") or "127.0.0.1"
-PORT = os.environ.get("DB_PORT") or os.environ.get("PGPORT") or "5432"
+HOST, PORT = e2e.SHARED_HOST, e2e.SHARED_PORT
 # Dependents first: unapplying accounts also unapplies Django's apps that need the user model.
 REVERSE_ORDER = ("tasks", "projects", "audit", "organizations", "accounts")
 TENANT_TABLES = {
@@ -44,30 +43,18 @@ pytestmark = [
 ]
 
 
-def _superuser(dbname: str = "postgres") -> Any:
-    import psycopg  # noqa: PLC0415 - only where PostgreSQL is tested
-
-    return psycopg.connect(host=HOST, port=PORT, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5)
-
-
 @pytest.fixture
 def database() -> Iterator[str]:
-    try:
-        with _superuser() as connection:
-            connection.execute("SELECT 1")
-    except Exception as exc:  # any failure to reach the server
-        if CI:
-            raise
-        pytest.skip(f"no PostgreSQL superuser 'postgres' at {HOST}:{PORT}: {exc}")
+    e2e.require_superuser()
     suffix = secrets.token_hex(4)
     role, name = f"taskhub_bk_app_{suffix}", f"taskhub_bk_mig_{suffix}"
     try:
-        with _superuser() as connection:
+        with e2e.superuser() as connection:
             connection.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{role}' NOSUPERUSER NOBYPASSRLS")
             connection.execute(f"CREATE DATABASE {name} OWNER {role}")
         yield name
     finally:
-        with _superuser() as connection:
+        with e2e.superuser() as connection:
             with contextlib.suppress(Exception):
                 connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             with contextlib.suppress(Exception):
@@ -101,7 +88,7 @@ def _manage(database: str, *arguments: str) -> str:
 
 def _protected(database: str) -> set[str]:
     """Tables with row-level security enabled and forced and a tenant_isolation policy."""
-    with _superuser(database) as connection:
+    with e2e.superuser(database) as connection:
         rows = connection.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_policies p ON p.tablename = c.relname "
             "AND p.schemaname = 'public' AND p.policyname = 'tenant_isolation' "
@@ -111,7 +98,7 @@ def _protected(database: str) -> set[str]:
 
 
 def _tables(database: str) -> set[str]:
-    with _superuser(database) as connection:
+    with e2e.superuser(database) as connection:
         rows = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
     return {row[0] for row in rows}
 
