@@ -40,6 +40,13 @@ TOO_LARGE = "The body is larger than MAX_REQUEST_BODY_BYTES."
 UNSUPPORTED = "The body is not JSON."
 THROTTLED = "Too many requests; `Retry-After` says how many seconds to wait."
 UNAVAILABLE = "The database is unreachable; `Retry-After` says when to try again."
+URI_TOO_LONG = (
+    "The request line (path and query) is longer than the HTTP server in front of the application "
+    "accepts (gunicorn: 4,094 bytes; nginx: its header buffers). That server answers before the "
+    "application, with its own HTML page."
+)
+# Not in the error shape: no application code runs for it.
+URI_TOO_LONG_RESPONSE = {"description": URI_TOO_LONG, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -52,6 +59,7 @@ class AutoSchema(openapi.AutoSchema):
                 response = self._get_response_for_code(ErrorSerializer, str(code), direction=direction)
                 response["description"] = description
                 responses[str(code)] = response
+        responses.setdefault("414", dict(URI_TOO_LONG_RESPONSE))
         return responses
 
     def _get_filter_parameters(self) -> list[dict[str, Any]]:
