@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
 import schemathesis
@@ -44,7 +45,8 @@ def _request_text(response: schemathesis.Response) -> str:
     body = request.body or b""
     if isinstance(body, bytes):
         body = body.decode(errors="replace")
-    return f"{request.url}\n{body}"
+    # Decoded: a value sent in the query string comes back unquoted in a 400 that names it.
+    return f"{unquote_plus(request.url)}\n{body}"
 
 
 def _is_uuid(value: str) -> bool:
@@ -53,6 +55,17 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def carries(text: str, value: str) -> bool:
+    """Return whether ``value`` appears in ``text`` as a whole token, not inside a longer one.
+
+    A's own organization named like B's gets the slug ``<B's slug>-2``: that is A's value, which
+    merely starts with B's. Ids, slugs, usernames and emails are made of word characters, dots,
+    hyphens and at signs, so those are what may not touch a match on either side (a dot may
+    follow when it ends a sentence).
+    """
+    return re.search(rf"(?<![\w.@-]){re.escape(value)}(?![\w@-]|\.[\w@-])", text) is not None
 
 
 _known_to_a: set[str] = set()
@@ -69,11 +82,15 @@ def no_foreign_tenant_data(ctx: schemathesis.CheckContext, response: schemathesi
         # answers to the object_level_authorization probes, and A may name a project so. Never an
         # id: a write that stores B's id (a task in B's project) is exactly the leak to catch.
         if response.status_code < 300 and str(response.request.method) in ("POST", "PUT", "PATCH"):
-            _known_to_a.update(value for value in _foreign()["values"] if value in sent and not _is_uuid(value))
+            _known_to_a.update(
+                value for value in _foreign()["values"] if carries(sent, value) and not _is_uuid(value)
+            )
         known = set(_known_to_a)
     # A value in this very request may come back in its answer: a 400 naming the id it refused.
     leaked = sorted(
-        value for value in _foreign()["values"] if value in text and value not in known and value not in sent
+        value
+        for value in _foreign()["values"]
+        if carries(text, value) and value not in known and not carries(sent, value)
     )
     if leaked:
         raise AssertionError(f"The response carries organization B's data: {', '.join(leaked[:5])}")
