@@ -82,9 +82,7 @@ def no_foreign_tenant_data(ctx: schemathesis.CheckContext, response: schemathesi
         # answers to the object_level_authorization probes, and A may name a project so. Never an
         # id: a write that stores B's id (a task in B's project) is exactly the leak to catch.
         if response.status_code < 300 and str(response.request.method) in ("POST", "PUT", "PATCH"):
-            _known_to_a.update(
-                value for value in _foreign()["values"] if carries(sent, value) and not _is_uuid(value)
-            )
+            _known_to_a.update(value for value in _foreign()["values"] if carries(sent, value) and not _is_uuid(value))
         known = set(_known_to_a)
     # A value in this very request may come back in its answer: a 400 naming the id it refused.
     leaked = sorted(
