@@ -107,14 +107,38 @@ def bypass(reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         yield
 
 
-def _policy_sql(table: str, extra: str) -> list[str]:
+# How a policy combines its conditions, by the migrations that wrote it:
+# 1 (the 0002/0003 row_level_security migrations): ``tenant OR extra OR bypass``.
+# 2 (the policy_bypass_as_case migrations): ``CASE WHEN bypass THEN true ELSE tenant OR extra END``.
+# Both let the same rows through. They differ for the planner: it multiplies the selectivity of
+# the policy's OR (about 1/organizations + 0.005) into the query's own ``organization_id = %s``,
+# so a page query of a 50,000-row organization was estimated at a few dozen rows and planned as
+# bitmap scan + sort of every matching row instead of reading 51 rows down the ordered index
+# (docs/benchmarks.md). It rates a CASE at 0.5: an estimate within 2x, not 1,000x.
+POLICY_FORM = 2
+
+
+def policy_conditions(extra: str = "", form: int = POLICY_FORM) -> tuple[str, str]:
+    """Return the policy's USING and WITH CHECK conditions in ``form`` (see POLICY_FORM)."""
     # NULLIF: a variable set earlier in the session reads back as '' (not NULL) once its
     # transaction is over; '' must match nothing rather than fail the uuid cast.
     tenant = "organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid"
     bypass_on = "current_setting('app.bypass_rls', true) = 'on'"
-    visible = " OR ".join(part for part in (tenant, extra, bypass_on) if part)
     # The extra condition only ever widens what can be read: every write needs the tenant.
-    writable = f"{tenant} OR {bypass_on}"
+    readable = f"{tenant} OR {extra}" if extra else tenant
+    if form == 1:
+        return f"{readable} OR {bypass_on}", f"{tenant} OR {bypass_on}"
+    if form == 2:
+        # A NULL condition (an unset variable) takes the ELSE branch and lets nothing through.
+        return (
+            f"CASE WHEN {bypass_on} THEN true ELSE {readable} END",
+            f"CASE WHEN {bypass_on} THEN true ELSE {tenant} END",
+        )
+    raise ValueError(f"Unknown row-level security policy form {form}.")
+
+
+def _policy_sql(table: str, extra: str, form: int) -> list[str]:
+    visible, writable = policy_conditions(extra, form)
     return [
         f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY',
         f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY',
@@ -122,13 +146,8 @@ def _policy_sql(table: str, extra: str) -> list[str]:
     ]
 
 
-class EnableRowLevelSecurity(Operation):
-    """Migration operation: enable and force RLS on a model's table with the tenant policy.
-
-    ``extra`` is one more SQL condition under which a row may be read (e.g. the user's own
-    memberships); writes always need the tenant. Reversible; does nothing on databases
-    other than PostgreSQL.
-    """
+class _PolicyOperation(Operation):
+    """A migration operation on one model's table; does nothing on databases other than PostgreSQL."""
 
     reversible = True
 
@@ -142,10 +161,29 @@ class EnableRowLevelSecurity(Operation):
     def _table(self, app_label: str, state: Any) -> str:
         return str(state.apps.get_model(app_label, self.model_name)._meta.db_table)
 
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model_name": self.model_name}
+        if self.extra:
+            kwargs["extra"] = self.extra
+        return kwargs
+
+
+class EnableRowLevelSecurity(_PolicyOperation):
+    """Migration operation: enable and force RLS on a model's table with the tenant policy.
+
+    ``extra`` is one more SQL condition under which a row may be read (e.g. the user's own
+    memberships); writes always need the tenant. ``form`` is how the policy combines its
+    conditions (POLICY_FORM); migrations name it, so a later form never rewrites their history.
+    """
+
+    def __init__(self, model_name: str, extra: str = "", form: int = POLICY_FORM) -> None:
+        super().__init__(model_name, extra)
+        self.form = form
+
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
-        for statement in _policy_sql(self._table(app_label, to_state), self.extra):
+        for statement in _policy_sql(self._table(app_label, to_state), self.extra, self.form):
             schema_editor.execute(statement)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
@@ -160,10 +198,38 @@ class EnableRowLevelSecurity(Operation):
         return f"Enable row-level security on {self.model_name}"
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        kwargs = {"model_name": self.model_name}
-        if self.extra:
-            kwargs["extra"] = self.extra
-        return (self.__class__.__qualname__, [], kwargs)
+        return (self.__class__.__qualname__, [], {**self._kwargs(), "form": self.form})
+
+
+class RewriteRowLevelSecurityPolicy(_PolicyOperation):
+    """Migration operation: rewrite a table's tenant policy from one form to another (ALTER POLICY)."""
+
+    def __init__(self, model_name: str, extra: str = "", *, form: int, previous_form: int) -> None:
+        super().__init__(model_name, extra)
+        self.form = form
+        self.previous_form = previous_form
+
+    def _alter(self, schema_editor: Any, table: str, form: int) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        visible, writable = policy_conditions(self.extra, form)
+        schema_editor.execute(f'ALTER POLICY tenant_isolation ON "{table}" USING ({visible}) WITH CHECK ({writable})')
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._alter(schema_editor, self._table(app_label, to_state), self.form)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._alter(schema_editor, self._table(app_label, from_state), self.previous_form)
+
+    def describe(self) -> str:
+        return f"Rewrite the row-level security policy of {self.model_name} to form {self.form}"
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (
+            self.__class__.__qualname__,
+            [],
+            {**self._kwargs(), "form": self.form, "previous_form": self.previous_form},
+        )
 
 
 def unprotected_tables(tables: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:

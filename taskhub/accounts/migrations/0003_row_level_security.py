@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
 
     operations = [
         EnableRowLevelSecurity(
-            "apikey", extra="prefix = NULLIF(current_setting('app.api_key_prefix', true), '')"
+            "apikey", extra="prefix = NULLIF(current_setting('app.api_key_prefix', true), '')", form=1
         ),
     ]

@@ -12,5 +12,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        EnableRowLevelSecurity("auditevent"),
+        EnableRowLevelSecurity("auditevent", form=1),
     ]

@@ -13,9 +13,9 @@ class Migration(migrations.Migration):
 
     operations = [
         EnableRowLevelSecurity(
-            "membership", extra="user_id = NULLIF(current_setting('app.user_id', true), '')::uuid"
+            "membership", extra="user_id = NULLIF(current_setting('app.user_id', true), '')::uuid", form=1
         ),
         EnableRowLevelSecurity(
-            "invitation", extra="token_hash = NULLIF(current_setting('app.invitation_token_hash', true), '')"
+            "invitation", extra="token_hash = NULLIF(current_setting('app.invitation_token_hash', true), '')", form=1
         ),
     ]

@@ -10,5 +10,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        EnableRowLevelSecurity("project"),
+        EnableRowLevelSecurity("project", form=1),
     ]

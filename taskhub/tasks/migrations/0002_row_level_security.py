@@ -10,5 +10,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        EnableRowLevelSecurity("task"),
+        EnableRowLevelSecurity("task", form=1),
     ]
