@@ -128,6 +128,11 @@ CORS_ALLOWED_ORIGINS = env.list_of("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 
 SIGNUP_ENABLED = env.boolean("SIGNUP_ENABLED", True)
+
+# Longest a single SQL statement of a tenant's request may run on PostgreSQL before it is
+# cancelled and the request answers 503 (taskhub.core.rls.set_context); 0 turns it off. Below
+# gunicorn's 120 s worker timeout, so a runaway query ends as an answer, not a killed worker.
+DB_STATEMENT_TIMEOUT_MS = env.integer("DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
 INVITATION_LIFETIME_DAYS = env.integer("INVITATION_LIFETIME_DAYS", 7, minimum=1)
 INVITATIONS_PER_HOUR = env.integer("INVITATIONS_PER_HOUR", 50, minimum=1)
 # Proxies in front of the app that append to X-Forwarded-For (nginx: 1). The client IP is the

@@ -15,6 +15,9 @@ Variables:
 - ``app.api_key_prefix``: lets authentication read the one API key row with that prefix.
 - ``app.invitation_token_hash``: lets accepting read the one invitation with that hash.
 - ``app.bypass_rls``: platform paths across tenants, only through ``bypass(reason)``.
+
+Outside a bypass, ``set_context`` also sets PostgreSQL's ``statement_timeout`` for the
+transaction to ``DB_STATEMENT_TIMEOUT_MS``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.operations.base import Operation
 
@@ -63,9 +67,20 @@ def set_context(
         "invitation_token_hash": invitation_token_hash or "",
         "bypass_rls": "on" if bypass else "",
     }
-    assignments = ", ".join(f"set_config('app.{name}', %s, true)" for name in VARIABLES)
+    assignments = [f"set_config('app.{name}', %s, true)" for name in VARIABLES]
+    parameters = [values[name] for name in VARIABLES]
+    # In the same statement, so it costs no round trip; transaction-local like the rest.
+    timeout = settings.DB_STATEMENT_TIMEOUT_MS
+    if bypass:
+        # Platform paths (a seed, an import, the admin) get the server's own setting back, even
+        # inside a tenant's transaction: they may run long on purpose.
+        server_value = "(SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout')"
+        assignments.append(f"set_config('statement_timeout', {server_value}, true)")
+    elif timeout:
+        assignments.append("set_config('statement_timeout', %s, true)")
+        parameters.append(f"{timeout}ms")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {assignments}", [values[name] for name in VARIABLES])
+        cursor.execute(f"SELECT {', '.join(assignments)}", parameters)
 
 
 def _current(using: str) -> list[str]:
