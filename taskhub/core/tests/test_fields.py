@@ -47,3 +47,36 @@ def test_a_number_for_a_project_description_answers_400(clients_a):
 
     assert response.status_code == 400, response.content
     assert "description" in response.json()["errors"]
+
+
+class Limited(serializers.Serializer):
+    text = fields.CharField(max_length=5)
+    code = fields.RegexField(r"^[A-Z]+$", max_length=5)
+    email = fields.EmailField(max_length=20)
+    slug = fields.SlugField(max_length=5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("text", "\tabcde"), ("code", "ABCDE "), ("email", " a@example.com       "), ("slug", "ab-cd\n")]
+)
+def test_max_length_counts_the_whitespace_that_was_sent(name, value):
+    valid = {"text": "abcde", "code": "ABCDE", "email": "a@example.com", "slug": "ab-cd"}
+    assert Limited(data=valid).is_valid()
+
+    serializer = Limited(data={**valid, name: value})
+
+    assert not serializer.is_valid()
+    assert serializer.errors[name][0].code == "max_length"
+
+
+@pytest.mark.django_db
+def test_a_project_name_of_201_characters_with_a_leading_tab_answers_400_and_stores_nothing(clients_a):
+    """schemathesis, seed 3: the schema says maxLength 200; DRF counted after trimming the tab."""
+    body = {"key": "TAB", "name": "\t\u00a7\u0007" + "*" * 198}
+    assert len(body["name"]) == 201
+
+    response = clients_a["member"].post("/api/v1/projects/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["name"][0]["code"] == "max_length"
+    assert clients_a["member"].get("/api/v1/projects/").json()["results"] == []
