@@ -57,7 +57,8 @@ class Limited(serializers.Serializer):
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("text", "\tabcde"), ("code", "ABCDE "), ("email", " a@example.com       "), ("slug", "ab-cd\n")]
+    ("name", "value"),
+    [("text", "\tabcde"), ("code", "ABCDE "), ("email", " a@example.com       "), ("slug", "ab-cd\n")],
 )
 def test_max_length_counts_the_whitespace_that_was_sent(name, value):
     valid = {"text": "abcde", "code": "ABCDE", "email": "a@example.com", "slug": "ab-cd"}
@@ -80,3 +81,30 @@ def test_a_project_name_of_201_characters_with_a_leading_tab_answers_400_and_sto
     assert response.status_code == 400, response.content
     assert response.json()["errors"]["name"][0]["code"] == "max_length"
     assert clients_a["member"].get("/api/v1/projects/").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("code", " AB"), ("code", "AB\n"), ("email", " a@example.com"), ("slug", "ab-0 "), ("slug", "\tab-0")],
+)
+def test_a_pattern_or_format_is_checked_on_the_string_as_sent(name, value):
+    serializer = Sample(data={**VALID, name: value})
+
+    assert not serializer.is_valid()
+    assert list(serializer.errors) == [name]
+
+
+def test_plain_text_is_still_trimmed():
+    serializer = Sample(data={**VALID, "text": "  some words\n"})
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data["text"] == "some words"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", [" ABC", "ABC ", "ABC\n"])
+def test_a_project_key_with_whitespace_answers_400(clients_a, key):
+    response = clients_a["member"].post("/api/v1/projects/", {"key": key, "name": "Spaced"}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == ["key"]
