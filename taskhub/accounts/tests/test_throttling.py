@@ -198,3 +198,19 @@ def test_a_tenant_request_counts_every_throttle_in_one_cache_call(rates, clients
     assert calls == [
         [(f"throttle_user_user:{viewer_id}:count", 60), (f"org:{tenant_a.organization.pk}:throttle:count", 60)]
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not settings.USES_REDIS, reason="the Lua counter is Redis's; memory counts with add/incr")
+def test_a_counter_left_without_an_expiry_gets_one_and_keeps_counting(rates, clients_a, tenant_a):
+    rates()
+    key = f"throttle_user_user:{tenant_a.users[Role.VIEWER].pk}:count"
+    client = cache._cache.get_client(key, write=True)
+    name = cache.make_and_validate_key(key)
+    client.set(name, 7)  # e.g. written by hand or by an older release: no TTL
+    assert client.ttl(name) == -1
+
+    assert clients_a[Role.VIEWER].get("/api/v1/organization/").status_code == 200
+
+    assert int(client.get(name)) == 8
+    assert 0 < client.ttl(name) <= 60
