@@ -94,17 +94,19 @@ for index, key in ipairs(KEYS) do
 end
 return replies
 """
-_scripts: dict[int, Any] = {}
+# Built on first use; the client is passed on each call, so one object serves every pool.
+_count_script: Any = None
 
 
 def _hit(cache: Any, counters: list[tuple[str, int]]) -> list[tuple[int, float]]:
     client = getattr(cache, "_cache", None)
     if isinstance(client, RedisCacheClient):
+        global _count_script  # noqa: PLW0603 - one per process, built lazily
         redis = client.get_client(None, write=True)
-        script = _scripts.get(id(redis))
-        if script is None:
+        if _count_script is None:
             # EVALSHA, falling back to EVAL once per server that has not seen the script.
-            script = _scripts[id(redis)] = redis.register_script(_COUNT_SCRIPT)
+            _count_script = redis.register_script(_COUNT_SCRIPT)
+        script = _count_script
         keys = [cache.make_and_validate_key(key) for key, _ in counters]
         replies = script(keys=keys, args=[period for _, period in counters], client=redis)
         return [(int(count), float(left)) for count, left in zip(replies[0::2], replies[1::2], strict=True)]
