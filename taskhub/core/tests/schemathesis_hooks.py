@@ -46,7 +46,7 @@ def _request_text(response: schemathesis.Response) -> str:
     if isinstance(body, bytes):
         body = body.decode(errors="replace")
     # Decoded: a value sent in the query string comes back unquoted in a 400 that names it.
-    return f"{unquote_plus(request.url)}\n{body}"
+    return f"{unquote_plus(request.url or '')}\n{body}"
 
 
 def _is_uuid(value: str) -> bool:
