@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
-from django.db import connection
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import token_pair
-from taskhub.core import rls
+from taskhub.core import dbroles, rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
 
@@ -43,40 +46,127 @@ def _fresh_cache():
     cache.clear()
 
 
-def _set_raw(*, bypass: bool) -> None:
-    """Set the RLS variables on the test's transaction without being counted as a query."""
-    if not (rls.enabled() and connection.in_atomic_block):
-        return
-    connection.ensure_connection()
-    values = ["on" if name == "bypass_rls" and bypass else "" for name in rls.VARIABLES]
-    assignments = ", ".join(f"set_config('app.{name}', %s, true)" for name in rls.VARIABLES)
+def _raw(sql: str, parameters: list[object] | None = None) -> None:
+    """Run ``sql`` on the test's connection without being counted as a query."""
     with connection.connection.cursor() as cursor:
-        cursor.execute(f"SELECT {assignments}", values)
+        cursor.execute(sql, parameters or [])
 
 
-def _request_starts(**kwargs: object) -> None:
-    _set_raw(bypass=False)
+def _connected() -> bool:
+    """Open the test's connection if this test may use the database; False when it may not."""
+    try:
+        connection.ensure_connection()
+    except RuntimeError:  # pytest-django: this test has no database access
+        return False
+    return True
+
+
+REQUEST_ROLE = settings.TEST_REQUEST_ROLE if connection.vendor == "postgresql" else ""
+_in_request = False
+
+
+def _become_app_role() -> None:
+    """From here the connection acts as the app role, with no tenant context: a fresh request."""
+    if REQUEST_ROLE:
+        _raw(f"SET ROLE {connection.ops.quote_name(REQUEST_ROLE)}")
+    if rls.enabled() and connection.in_atomic_block:
+        _raw("SELECT " + ", ".join(f"set_config('taskhub.{name}', '', true)" for name in (*rls.VARIABLES, "seal")))
+
+
+def _request_starts(environ: dict[str, str] | None = None, **kwargs: object) -> None:
+    global _in_request  # noqa: PLW0603 - one test runs at a time in this process
+    # The admin reads tenants through the platform alias in production: it stays platform here.
+    if (environ or {}).get("PATH_INFO", "").startswith(settings.ADMIN_URL_PREFIX):
+        return
+    _in_request = True
+    if _connected():
+        _become_app_role()
 
 
 def _request_ends(**kwargs: object) -> None:
-    _set_raw(bypass=True)
+    global _in_request  # noqa: PLW0603
+    _in_request = False
+    if REQUEST_ROLE and connection.connection is not None and _connected():
+        _raw("RESET ROLE")
+
+
+def _connection_created(sender: object, connection: object, **kwargs: object) -> None:
+    # A connection opened in the middle of a request (after a closed one) is the app's too.
+    if _in_request and REQUEST_ROLE and getattr(connection, "alias", None) == "default":
+        with connection.connection.cursor() as cursor:  # type: ignore[attr-defined]
+            cursor.execute(f"SET ROLE {connection.ops.quote_name(REQUEST_ROLE)}")  # type: ignore[attr-defined]
+
+
+@contextmanager
+def as_app_role() -> Iterator[None]:
+    """Run the block as the app role, as a request would (the suite is the platform between requests)."""
+    if not REQUEST_ROLE:
+        yield
+        return
+    _raw(f"SET ROLE {connection.ops.quote_name(REQUEST_ROLE)}")
+    try:
+        yield
+    finally:
+        _raw("RESET ROLE")
 
 
 @pytest.fixture(autouse=True)
 def _platform_view_between_requests(request):
     """On PostgreSQL, let test code read every tenant's rows, and run each request as production does.
 
-    A test runs in one transaction that its requests share. Between requests the test body
-    sees the database as the platform (RLS bypassed) so it can set up and check rows of any
-    organization; every request starts with no RLS variable set, exactly like a fresh
-    production transaction, so a request that forgets its tenant finds nothing.
+    A test runs in one transaction that its requests share. Between requests the test body is
+    the platform role (BYPASSRLS) so it can set up and check rows of any organization; every
+    request runs as the app role with no tenant context, exactly like a fresh production
+    transaction, so a request that forgets its tenant finds nothing.
     """
-    _set_raw(bypass=True)
     request_started.connect(_request_starts)
     request_finished.connect(_request_ends)
+    connection_created.connect(_connection_created)
     yield
     request_started.disconnect(_request_starts)
     request_finished.disconnect(_request_ends)
+    connection_created.disconnect(_connection_created)
+
+
+def _login_credentials() -> dict[str, object]:
+    return {key: settings.DATABASES["default"].get(key) for key in dbroles.CREDENTIAL_KEYS}
+
+
+_LOGIN = _login_credentials()
+
+
+def _use(credentials: dict[str, object] | None) -> None:
+    if not credentials:
+        return
+    for alias in connections:
+        connections[alias].close()
+    connection.settings_dict.update({key: value for key, value in credentials.items() if value is not None})
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """The test database is created and migrated by the owner role, as production migrates."""
+    if connection.vendor == "postgresql":
+        if not dbroles.split():
+            pytest.exit(
+                "The PostgreSQL suite needs the three database roles: set DB_MIGRATION_USER and DB_PLATFORM_USER "
+                "(python manage.py setup_database_roles --owner-createdb creates them; .ci/run shows how).",
+                returncode=2,
+            )
+        _use(settings.DATABASE_MIGRATION_CREDENTIALS)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After the owner made the test database, the suite connects as the platform role; the owner drops it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with django_db_blocker.unblock():
+        _use(_LOGIN)
+    yield
+    with django_db_blocker.unblock():
+        _use(settings.DATABASE_MIGRATION_CREDENTIALS)
 
 
 @pytest.fixture

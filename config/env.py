@@ -169,6 +169,19 @@ def _pooling(config: dict[str, Any], options: dict[str, Any]) -> None:
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 
+def role_credentials(url_name: str, user_name: str, password_name: str) -> dict[str, Any] | None:
+    """Return another role's credentials (USER, PASSWORD, and HOST/PORT from a URL), or None when unset.
+
+    Used for the owner (DB_MIGRATION_*) and platform (DB_PLATFORM_*) roles of config/settings/base.py.
+    """
+    if is_set(url_name):
+        parsed = dj_database_url.parse(string(url_name))
+        return {key: parsed[key] for key in ("USER", "PASSWORD", "HOST", "PORT") if parsed.get(key)}
+    if is_set(user_name):
+        return {"USER": string(user_name), "PASSWORD": string(password_name, "")}
+    return None
+
+
 def replicas() -> dict[str, dict[str, Any]]:
     """Return read replicas from DATABASE_REPLICA_URLS (comma-separated) as replica_0, replica_1, ...
 

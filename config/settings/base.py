@@ -82,9 +82,33 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.database(sqlite_path=BASE_DIR / "db.sqlite3")}
+# Three roles on PostgreSQL (taskhub.core.dbroles): "default" is the app's (DB_USER), which owns
+# nothing and cannot bypass row-level security; migrate switches to the owner's
+# (DB_MIGRATION_*); "platform" (DB_PLATFORM_*, BYPASSRLS) is what rls.bypass() routes to, for
+# the admin and management commands only. Unset, they are all DB_USER (development).
+_POSTGRESQL = "postgresql" in DATABASES["default"]["ENGINE"]
+DATABASE_MIGRATION_CREDENTIALS = (
+    env.role_credentials("DATABASE_MIGRATION_URL", "DB_MIGRATION_USER", "DB_MIGRATION_PASSWORD") if _POSTGRESQL else None
+)
+_platform = env.role_credentials("DATABASE_PLATFORM_URL", "DB_PLATFORM_USER", "DB_PLATFORM_PASSWORD")
+if _POSTGRESQL and _platform:
+    DATABASES["platform"] = {
+        **DATABASES["default"],
+        **_platform,
+        "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), "application_name": "taskhub-platform"},
+    }
+DATABASE_ROLE_NAMES = {
+    "app": DATABASES["default"].get("USER", ""),
+    "owner": (DATABASE_MIGRATION_CREDENTIALS or {}).get("USER") or DATABASES["default"].get("USER", ""),
+    "platform": (_platform or {}).get("USER") or DATABASES["default"].get("USER", ""),
+}
+# Production refuses to serve when its runtime role could lower the wall (superuser, BYPASSRLS,
+# owner of a tenant table), unless this acknowledges a single-role platform.
+DB_ALLOW_OWNER_ROLE = env.boolean("DB_ALLOW_OWNER_ROLE", False)
+DB_CHECK_ROLE_AT_STARTUP = False
 # Read replicas (docs/scaling.md): reads outside any transaction only; tenant requests stay on default.
 DATABASES.update(env.replicas())
-DATABASE_ROUTERS = ["taskhub.core.db_router.ReplicaRouter"]
+DATABASE_ROUTERS = ["taskhub.core.rls.PlatformRouter", "taskhub.core.db_router.ReplicaRouter"]
 CACHES = {"default": env.cache()}
 USES_REDIS = env.is_set("REDIS_URL")
 if USES_REDIS:

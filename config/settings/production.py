@@ -9,6 +9,8 @@ SECRET_KEY = env.string(
     "SECRET_KEY", hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
 )
 SIMPLE_JWT = {**SIMPLE_JWT, **jwt_keys(debug=False, secret_key=SECRET_KEY)}
+# config/wsgi.py stops a process whose database role could lower the tenant wall.
+DB_CHECK_ROLE_AT_STARTUP = True
 ALLOWED_HOSTS = env.list_of("ALLOWED_HOSTS", hint="List the API's host names, e.g. api.example.com.")
 
 # nginx terminates TLS and says so in X-Forwarded-Proto (deploy/nginx/).

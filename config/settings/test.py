@@ -29,3 +29,18 @@ REST_FRAMEWORK = {
         "sign_in": "10000/min",
     },
 }
+
+# On PostgreSQL with the three roles (taskhub.core.dbroles) the suite connects as the platform
+# role: between requests the test body sees every organization, as a fixture must. Each request
+# then runs as the app role (SET ROLE, conftest.py), so row-level security applies to it exactly
+# as in production; the admin, whose tenant reads production sends to the platform alias, stays
+# platform. The test database is created and migrated as the owner. There is no separate
+# "platform" alias here: one connection, so a request sees the rows its test just made.
+TEST_REQUEST_ROLE = ""
+if "platform" in DATABASES:  # noqa: F405
+    TEST_REQUEST_ROLE = DATABASES["default"]["USER"]  # noqa: F405
+    DATABASES["default"] = {  # noqa: F405
+        **DATABASES["default"],  # noqa: F405
+        **{key: DATABASES["platform"][key] for key in ("USER", "PASSWORD", "HOST", "PORT")},  # noqa: F405
+    }
+    del DATABASES["platform"]  # noqa: F405

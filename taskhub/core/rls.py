@@ -1,30 +1,58 @@
-"""PostgreSQL row-level security: the session variables the policies read, and the policies.
+"""PostgreSQL row-level security: a tenant context the database can trust, and the policies.
 
-Every tenant-owned table has a FORCED policy that lets a row through only when
-``app.organization_id`` names its organization (or one of the narrower keys below), or when
-``app.bypass_rls`` is ``on``. ``set_context`` is the one place that writes those variables,
-always with ``set_config(..., true)``: transaction-local, so nothing survives COMMIT or
-ROLLBACK and nothing leaks to the next request on a pooled or persistent connection
-(pgbouncer in transaction mode included). On SQLite there is no row-level security and
-these functions do nothing.
+Every tenant-owned table has a FORCED policy that lets a row through only when the
+transaction's *verified* tenant context names its organization (or one of the narrower keys
+below). There is no bypass branch: code that must cross tenants (the Django admin for staff,
+management commands, backups) runs through ``bypass(reason)``, which sends its queries to the
+``platform`` database alias, a role with BYPASSRLS that API requests never open
+(``taskhub.core.dbroles``). The application's own role cannot lower the wall: it owns no table,
+so it cannot ``ALTER TABLE ... NO FORCE ROW LEVEL SECURITY`` or drop a policy.
 
-Variables:
-- ``app.organization_id``: the tenant a request acts in.
-- ``app.user_id``: lets a signed-in user read their own memberships in every organization
+The context and why SQL injected into a request cannot forge it
+----------------------------------------------------------------
+``set_context`` does not write the values the policies read. It calls
+``taskhub_rls.enter(...)``, a SECURITY DEFINER function owned by the migration role, with
+the context and an HMAC-SHA256 over it made with a key derived from ``SECRET_KEY``
+(``context_key``). The database keeps the same key in ``taskhub_rls.key``, a table only its
+owner can read (``migrate`` writes it). ``enter`` checks the MAC and the token's age (at most
+``TOKEN_MAX_AGE_MS``), then stores the values in ``taskhub.*`` settings together with a
+*seal*: an HMAC over the values, this backend's pid and this transaction's start time. The
+getters the policies call (``taskhub_rls.organization_id()`` and friends, each once per
+statement as an InitPlan) recompute the seal and return NULL when it does not match.
+
+So injected SQL, which runs as the app role in some request's session, can:
+- ``set_config('taskhub.organization_id', '<B>', true)``: the seal no longer matches, every
+  getter answers NULL, nothing is visible;
+- call ``enter`` with B's id: it has no MAC for it (the key is in the app's memory and in a
+  table it cannot read);
+- copy a seal or a token seen elsewhere: the token is sent as a bound parameter, so
+  ``pg_stat_activity`` shows ``$1``, never its value; a seal is bound to the backend and the
+  transaction that made it, and a token is refused after ``TOKEN_MAX_AGE_MS``.
+
+Everything is transaction-local (``set_config(..., true)``): nothing survives COMMIT or
+ROLLBACK, nothing leaks to the next request on a pooled connection (pgbouncer in transaction
+mode included). On SQLite there is no row-level security and these functions do nothing.
+
+Context keys:
+- ``organization_id``: the tenant a request acts in.
+- ``user_id``: lets a signed-in user read their own memberships in every organization
   (sign-in, ``auth/me/``, switching).
-- ``app.api_key_prefix``: lets authentication read the one API key row with that prefix.
-- ``app.invitation_token_hash``: lets accepting read the one invitation with that hash.
-- ``app.bypass_rls``: platform paths across tenants, only through ``bypass(reason)``.
+- ``api_key_prefix``: lets authentication read the one API key row with that prefix.
+- ``invitation_token_hash``: lets accepting read the one invitation with that hash.
 
-Outside a bypass, ``set_context`` also sets PostgreSQL's ``statement_timeout`` for the
-transaction to ``DB_STATEMENT_TIMEOUT_MS``.
+``set_context`` also sets PostgreSQL's ``statement_timeout`` for the transaction to
+``DB_STATEMENT_TIMEOUT_MS``, in the same statement.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -34,12 +62,80 @@ from django.db.migrations.operations.base import Operation
 
 logger = logging.getLogger(__name__)
 
-VARIABLES = ("organization_id", "user_id", "api_key_prefix", "invitation_token_hash", "bypass_rls")
+VARIABLES = ("organization_id", "user_id", "api_key_prefix", "invitation_token_hash")
+PLATFORM_ALIAS = "platform"
+SCHEMA = "taskhub_rls"
+# How old a context token may be when the database sees it (the app makes it just before).
+# Clocks of app servers and database must agree within this; `preflight` measures the skew.
+TOKEN_MAX_AGE_MS = 60_000
+
+_platform: ContextVar[bool] = ContextVar("taskhub_rls_platform", default=False)
 
 
 def enabled(using: str = DEFAULT_DB_ALIAS) -> bool:
     """Return whether the database enforces row-level security (PostgreSQL does, SQLite not)."""
     return connections[using].vendor == "postgresql"
+
+
+def platform_alias() -> str:
+    """The alias of the role that may cross tenants: ``platform``, or ``default`` when there is none."""
+    return PLATFORM_ALIAS if PLATFORM_ALIAS in settings.DATABASES else DEFAULT_DB_ALIAS
+
+
+def in_platform_scope() -> bool:
+    """Whether the code runs inside ``bypass()`` (the router then sends queries to the platform alias)."""
+    return _platform.get()
+
+
+# -- the key and the MAC ------------------------------------------------------------------
+
+
+def context_key(secret_key: str | None = None) -> bytes:
+    """The 32-byte key that signs tenant contexts, derived from SECRET_KEY."""
+    secret = (secret_key or settings.SECRET_KEY).encode()
+    return hmac.new(secret, b"taskhub.rls.context-key.v1", hashlib.sha256).digest()
+
+
+def key_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer padded keys, which is what the database stores.
+
+    With them PostgreSQL computes HMAC-SHA256 from its built-in ``sha256()`` alone
+    (``sha256(outer || sha256(inner || message))``), so no extension is needed.
+    """
+    block = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+
+
+def _encode(parts: list[str]) -> bytes:
+    # Length-prefixed, so no choice of values can make two different contexts encode alike.
+    return "".join(f"{len(part)}:{part};" for part in parts).encode()
+
+
+def sign(parts: list[str], key: bytes | None = None) -> str:
+    return hmac.new(key or context_key(), _encode(parts), hashlib.sha256).hexdigest()
+
+
+def context_parameters(
+    organization_id: UUID | str | None = None,
+    user_id: UUID | str | None = None,
+    api_key_prefix: str | None = None,
+    invitation_token_hash: str | None = None,
+    *,
+    key: bytes | None = None,
+    issued_at_ms: int | None = None,
+) -> list[Any]:
+    """The arguments of ``taskhub_rls.enter``: the four values, the time, the MAC."""
+    values = [
+        str(organization_id) if organization_id else "",
+        str(user_id) if user_id else "",
+        api_key_prefix or "",
+        invitation_token_hash or "",
+    ]
+    issued = int(time.time() * 1000) if issued_at_ms is None else issued_at_ms
+    return [*values, issued, sign(["enter", *values, str(issued)], key)]
+
+
+ENTER_SQL = f"SELECT {SCHEMA}.enter(%s, %s, %s, %s, %s, %s)"
 
 
 def set_context(
@@ -48,10 +144,9 @@ def set_context(
     user_id: UUID | str | None = None,
     api_key_prefix: str | None = None,
     invitation_token_hash: str | None = None,
-    bypass: bool = False,
     using: str = DEFAULT_DB_ALIAS,
 ) -> None:
-    """Set every RLS variable for the rest of the current transaction; unset ones are cleared.
+    """Set the verified tenant context for the rest of the current transaction; unset keys are cleared.
 
     Must run inside a transaction: outside one, the values would end with the statement.
     """
@@ -60,31 +155,37 @@ def set_context(
     connection = connections[using]
     if not connection.in_atomic_block:
         raise RuntimeError("set_context outside a transaction would not hold for the next statement.")
-    values = {
-        "organization_id": str(organization_id) if organization_id else "",
-        "user_id": str(user_id) if user_id else "",
-        "api_key_prefix": api_key_prefix or "",
-        "invitation_token_hash": invitation_token_hash or "",
-        "bypass_rls": "on" if bypass else "",
-    }
-    assignments = [f"set_config('app.{name}', %s, true)" for name in VARIABLES]
-    parameters = [values[name] for name in VARIABLES]
+    sql = ENTER_SQL
+    parameters = context_parameters(organization_id, user_id, api_key_prefix, invitation_token_hash)
     # In the same statement, so it costs no round trip; transaction-local like the rest.
     timeout = settings.DB_STATEMENT_TIMEOUT_MS
-    if bypass:
-        # Platform paths (a seed, an import, the admin) get the server's own setting back, even
-        # inside a tenant's transaction: they may run long on purpose.
-        server_value = "(SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout')"
-        assignments.append(f"set_config('statement_timeout', {server_value}, true)")
-    elif timeout:
-        assignments.append("set_config('statement_timeout', %s, true)")
+    if timeout:
+        sql += ", set_config('statement_timeout', %s, true)"
         parameters.append(f"{timeout}ms")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(assignments)}", parameters)
+    execute_bound(using, sql, parameters)
+
+
+def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
+    """Run one statement with its parameters bound on the server, never spelled into the SQL.
+
+    Django's psycopg cursors interpolate parameters into the query text, which other sessions
+    of the same role can read in ``pg_stat_activity``; a bound parameter shows as ``$1``.
+    The statement is logged like any other (query counts and budgets include it).
+    """
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    connection = connections[using]
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        # prepare=False: no named prepared statement, which pgbouncer in transaction mode would break.
+        cursor.execute(sql, parameters, prepare=False)
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
 
 
 def _current(using: str) -> list[str]:
-    reads = ", ".join(f"coalesce(current_setting('app.{name}', true), '')" for name in VARIABLES)
+    reads = ", ".join(f"coalesce({SCHEMA}.{name}()::text, '')" for name in VARIABLES)
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {reads}")
         return list(cursor.fetchone())
@@ -92,9 +193,9 @@ def _current(using: str) -> list[str]:
 
 @contextmanager
 def scoped(using: str = DEFAULT_DB_ALIAS, **context: Any) -> Iterator[None]:
-    """Run the block in a transaction whose RLS variables are ``context`` (see set_context).
+    """Run the block in a transaction whose tenant context is ``context`` (see set_context).
 
-    Inside a larger transaction the previous values come back when the block ends, so a
+    Inside a larger transaction the previous context comes back when the block ends, so a
     scope never widens what the code after it can see.
     """
     nested = enabled(using) and connections[using].in_atomic_block
@@ -103,38 +204,220 @@ def scoped(using: str = DEFAULT_DB_ALIAS, **context: Any) -> Iterator[None]:
         set_context(using=using, **context)
         yield
         if previous is not None:
-            organization_id, user_id, api_key_prefix, invitation_token_hash, bypass_rls = previous
-            set_context(
-                using=using,
-                organization_id=organization_id,
-                user_id=user_id,
-                api_key_prefix=api_key_prefix,
-                invitation_token_hash=invitation_token_hash,
-                bypass=bypass_rls == "on",
-            )
+            set_context(using=using, **dict(zip(VARIABLES, previous, strict=True)))
 
 
 @contextmanager
-def bypass(reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
-    """Let the block see every tenant's rows: for platform paths only (admin, commands, backups)."""
-    logger.info("row-level security bypassed: %s", reason)
-    with scoped(using=using, bypass=True):
-        yield
+def bypass(reason: str) -> Iterator[None]:
+    """Run the block as the platform: every query goes to the ``platform`` alias (BYPASSRLS).
 
+    For platform paths only (the admin for staff, management commands, backups); API requests
+    never come here. The block runs in one transaction on that alias. Without a platform alias
+    (SQLite, or one role in development) it is the default connection.
+    """
+    logger.info("platform access (row-level security bypassed): %s", reason)
+    token = _platform.set(True)
+    try:
+        with transaction.atomic(using=platform_alias()):
+            yield
+    finally:
+        _platform.reset(token)
+
+
+class PlatformRouter:
+    """Send every query inside ``bypass()`` to the platform alias; elsewhere have no opinion."""
+
+    def db_for_read(self, model: type[Any], **hints: Any) -> str | None:
+        return platform_alias() if _platform.get() else None
+
+    def db_for_write(self, model: type[Any], **hints: Any) -> str | None:
+        return platform_alias() if _platform.get() else None
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
+        # The same database through two roles.
+        same = {DEFAULT_DB_ALIAS, PLATFORM_ALIAS}
+        if obj1._state.db in same and obj2._state.db in same:
+            return True
+        return None
+
+    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool | None:
+        # Migrations run on "default", as the owner role (the migrate command switches to it).
+        return False if db == PLATFORM_ALIAS else None
+
+
+# -- the database side: key table, enter(), the getters ----------------------------------
+
+# HMAC-SHA256 of a length-prefixed text (see _encode) with the stored pads.
+_MAC = "encode(pg_catalog.sha256(k.outer_pad || pg_catalog.sha256(k.inner_pad || convert_to({message}, 'UTF8'))), 'hex')"
+_LP = "length({v})::text || ':' || {v} || ';'"
+
+
+def _lp(*values: str) -> str:
+    return " || ".join(_LP.format(v=value) for value in values)
+
+
+_SEAL_MESSAGE = _lp(
+    "'seal'",
+    "organization_id",
+    "user_id",
+    "api_key_prefix",
+    "invitation_token_hash",
+    "pg_catalog.pg_backend_pid()::text",
+    "(extract(epoch FROM pg_catalog.now()) * 1000000)::bigint::text",
+)
+
+CONTEXT_SQL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC",
+    # The key: readable by its owner alone. The app's role and the platform role get nothing.
+    f"""CREATE TABLE {SCHEMA}.key (
+        id smallint PRIMARY KEY CHECK (id = 1),
+        inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+        outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64)
+    )""",
+    f"REVOKE ALL ON {SCHEMA}.key FROM PUBLIC",
+    # The seal over the current values; every name schema-qualified (a SECURITY DEFINER body).
+    f"""CREATE FUNCTION {SCHEMA}.seal(organization_id text, user_id text, api_key_prefix text,
+            invitation_token_hash text) RETURNS text
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+        SELECT {_MAC.format(message=_SEAL_MESSAGE)} FROM {SCHEMA}.key k WHERE k.id = 1
+    $$""",
+    f"""CREATE FUNCTION {SCHEMA}.enter(organization_id text, user_id text, api_key_prefix text,
+            invitation_token_hash text, issued_at_ms bigint, mac text) RETURNS void
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
+        DECLARE
+            expected text;
+        BEGIN
+            SELECT {_MAC.format(message=_lp("'enter'", "organization_id", "user_id", "api_key_prefix", "invitation_token_hash", "issued_at_ms::text"))}
+              INTO expected FROM {SCHEMA}.key k WHERE k.id = 1;
+            IF expected IS NULL THEN
+                RAISE EXCEPTION 'taskhub_rls: no context key in this database; run manage.py migrate'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF mac IS NULL OR mac <> expected THEN
+                RAISE EXCEPTION 'taskhub_rls: tenant context refused (bad signature)'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF abs(extract(epoch FROM clock_timestamp()) * 1000 - issued_at_ms) > {TOKEN_MAX_AGE_MS} THEN
+                RAISE EXCEPTION 'taskhub_rls: tenant context refused (token too old, or clocks apart)'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            PERFORM set_config('taskhub.organization_id', organization_id, true),
+                    set_config('taskhub.user_id', user_id, true),
+                    set_config('taskhub.api_key_prefix', api_key_prefix, true),
+                    set_config('taskhub.invitation_token_hash', invitation_token_hash, true),
+                    set_config('taskhub.seal',
+                               {SCHEMA}.seal(organization_id, user_id, api_key_prefix, invitation_token_hash),
+                               true);
+        END
+    $$""",
+    # The one value a getter returns, or NULL when the seal does not match the settings.
+    f"""CREATE FUNCTION {SCHEMA}.verified(name text) RETURNS text
+        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+        DECLARE
+            o text := coalesce(current_setting('taskhub.organization_id', true), '');
+            u text := coalesce(current_setting('taskhub.user_id', true), '');
+            p text := coalesce(current_setting('taskhub.api_key_prefix', true), '');
+            i text := coalesce(current_setting('taskhub.invitation_token_hash', true), '');
+            seal text := coalesce(current_setting('taskhub.seal', true), '');
+        BEGIN
+            IF seal = '' OR seal IS DISTINCT FROM {SCHEMA}.seal(o, u, p, i) THEN
+                RETURN NULL;
+            END IF;
+            RETURN nullif(CASE name WHEN 'organization_id' THEN o WHEN 'user_id' THEN u
+                                    WHEN 'api_key_prefix' THEN p WHEN 'invitation_token_hash' THEN i END, '');
+        END
+    $$""",
+    f"""CREATE FUNCTION {SCHEMA}.organization_id() RETURNS uuid LANGUAGE sql STABLE
+        AS $$ SELECT {SCHEMA}.verified('organization_id')::uuid $$""",
+    f"""CREATE FUNCTION {SCHEMA}.user_id() RETURNS uuid LANGUAGE sql STABLE
+        AS $$ SELECT {SCHEMA}.verified('user_id')::uuid $$""",
+    f"""CREATE FUNCTION {SCHEMA}.api_key_prefix() RETURNS text LANGUAGE sql STABLE
+        AS $$ SELECT {SCHEMA}.verified('api_key_prefix') $$""",
+    f"""CREATE FUNCTION {SCHEMA}.invitation_token_hash() RETURNS text LANGUAGE sql STABLE
+        AS $$ SELECT {SCHEMA}.verified('invitation_token_hash') $$""",
+    f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {SCHEMA} FROM PUBLIC",
+]
+CONTEXT_FUNCTIONS = ("enter", "organization_id", "user_id", "api_key_prefix", "invitation_token_hash")
+
+
+class CreateTenantContext(Operation):
+    """Migration operation: the ``taskhub_rls`` schema, key table and functions (PostgreSQL only)."""
+
+    reversible = True
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        pass
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for statement in CONTEXT_SQL:
+            schema_editor.execute(statement)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        schema_editor.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+
+    def describe(self) -> str:
+        return "Create the verified tenant context (taskhub_rls)"
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (self.__class__.__qualname__, [], {})
+
+
+def store_key(connection: Any, secret_key: str | None = None) -> bool:
+    """Write the context key into the database (as its owner, at every ``migrate``); return whether it changed."""
+    if connection.vendor != "postgresql":
+        return False
+    inner, outer = key_pads(context_key(secret_key))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{SCHEMA}.key"])
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute(
+            f"""INSERT INTO {SCHEMA}.key (id, inner_pad, outer_pad) VALUES (1, %s, %s)
+                ON CONFLICT (id) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad
+                WHERE ({SCHEMA}.key.inner_pad, {SCHEMA}.key.outer_pad) IS DISTINCT FROM (EXCLUDED.inner_pad, EXCLUDED.outer_pad)""",
+            [inner, outer],
+        )
+        return cursor.rowcount > 0
+
+
+# -- the policies --------------------------------------------------------------------------
 
 # How a policy combines its conditions, by the migrations that wrote it:
-# 1 (the 0002/0003 row_level_security migrations): ``tenant OR extra OR bypass``.
+# 1 (the 0002/0003 row_level_security migrations): ``tenant OR extra OR bypass``, read from
+#   plain settings any role could set.
 # 2 (the policy_bypass_as_case migrations): ``CASE WHEN bypass THEN true ELSE tenant OR extra END``.
-# Both let the same rows through. They differ for the planner: it multiplies the selectivity of
-# the policy's OR (about 1/organizations + 0.005) into the query's own ``organization_id = %s``,
-# so a page query of a 50,000-row organization was estimated at a few dozen rows and planned as
-# bitmap scan + sort of every matching row instead of reading 51 rows down the ordered index
-# (docs/benchmarks.md). It rates a CASE at 0.5: an estimate within 2x, not 1,000x.
-POLICY_FORM = 2
+# 3 (the verified_context migrations): no bypass; the tenant from the sealed context's getters,
+#   ``CASE WHEN tenant OR extra THEN true ELSE false END``.
+# The CASE is for the planner: it multiplies the selectivity of a policy's comparison into the
+# query's own ``organization_id = %s``, so a page query of a 50,000-row organization was
+# estimated at a few dozen rows and planned as bitmap scan + sort of every matching row. It rates
+# a CASE at 0.5: an estimate within 2x, not 1,000x (docs/benchmarks.md).
+POLICY_FORM = 3
+
+# The narrower read keys of form 3, by the column they match.
+EXTRA = {
+    "user_id": f"user_id = (SELECT {SCHEMA}.user_id())",
+    "prefix": f"prefix = (SELECT {SCHEMA}.api_key_prefix())",
+    "token_hash": f"token_hash = (SELECT {SCHEMA}.invitation_token_hash())",
+}
 
 
 def policy_conditions(extra: str = "", form: int = POLICY_FORM) -> tuple[str, str]:
     """Return the policy's USING and WITH CHECK conditions in ``form`` (see POLICY_FORM)."""
+    if form == 3:
+        # (SELECT f()): an InitPlan, evaluated once per statement, never per row.
+        tenant = f"organization_id = (SELECT {SCHEMA}.organization_id())"
+        readable = f"{tenant} OR {extra}" if extra else tenant
+        # A NULL (no verified context) takes the ELSE branch and lets nothing through.
+        return (
+            f"CASE WHEN {readable} THEN true ELSE false END",
+            f"CASE WHEN {tenant} THEN true ELSE false END",
+        )
     # NULLIF: a variable set earlier in the session reads back as '' (not NULL) once its
     # transaction is over; '' must match nothing rather than fail the uuid cast.
     tenant = "organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid"
@@ -187,8 +470,9 @@ class EnableRowLevelSecurity(_PolicyOperation):
     """Migration operation: enable and force RLS on a model's table with the tenant policy.
 
     ``extra`` is one more SQL condition under which a row may be read (e.g. the user's own
-    memberships); writes always need the tenant. ``form`` is how the policy combines its
-    conditions (POLICY_FORM); migrations name it, so a later form never rewrites their history.
+    memberships, ``EXTRA["user_id"]``); writes always need the tenant. ``form`` is how the
+    policy combines its conditions (POLICY_FORM); migrations name it, so a later form never
+    rewrites their history.
     """
 
     def __init__(self, model_name: str, extra: str = "", form: int = POLICY_FORM) -> None:
@@ -217,34 +501,40 @@ class EnableRowLevelSecurity(_PolicyOperation):
 
 
 class RewriteRowLevelSecurityPolicy(_PolicyOperation):
-    """Migration operation: rewrite a table's tenant policy from one form to another (ALTER POLICY)."""
+    """Migration operation: rewrite a table's tenant policy from one form to another (ALTER POLICY).
 
-    def __init__(self, model_name: str, extra: str = "", *, form: int, previous_form: int) -> None:
+    ``previous_extra`` is the extra condition of the previous form, when it differs.
+    """
+
+    def __init__(
+        self, model_name: str, extra: str = "", *, form: int, previous_form: int, previous_extra: str | None = None
+    ) -> None:
         super().__init__(model_name, extra)
         self.form = form
         self.previous_form = previous_form
+        self.previous_extra = previous_extra
 
-    def _alter(self, schema_editor: Any, table: str, form: int) -> None:
+    def _alter(self, schema_editor: Any, table: str, form: int, extra: str) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
-        visible, writable = policy_conditions(self.extra, form)
+        visible, writable = policy_conditions(extra, form)
         schema_editor.execute(f'ALTER POLICY tenant_isolation ON "{table}" USING ({visible}) WITH CHECK ({writable})')
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        self._alter(schema_editor, self._table(app_label, to_state), self.form)
+        self._alter(schema_editor, self._table(app_label, to_state), self.form, self.extra)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        self._alter(schema_editor, self._table(app_label, from_state), self.previous_form)
+        previous_extra = self.extra if self.previous_extra is None else self.previous_extra
+        self._alter(schema_editor, self._table(app_label, from_state), self.previous_form, previous_extra)
 
     def describe(self) -> str:
         return f"Rewrite the row-level security policy of {self.model_name} to form {self.form}"
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return (
-            self.__class__.__qualname__,
-            [],
-            {**self._kwargs(), "form": self.form, "previous_form": self.previous_form},
-        )
+        kwargs = {**self._kwargs(), "form": self.form, "previous_form": self.previous_form}
+        if self.previous_extra is not None:
+            kwargs["previous_extra"] = self.previous_extra
+        return (self.__class__.__qualname__, [], kwargs)
 
 
 def unprotected_tables(tables: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:

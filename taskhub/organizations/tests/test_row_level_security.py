@@ -1,6 +1,8 @@
 """Layer 2: PostgreSQL itself keeps tenants apart, whatever SQL the application sends.
 
-Runs as the application's own role (the suite refuses a superuser), with raw SQL.
+Runs as the application's own role (``as_app_role``: the suite is the platform role between
+requests), with raw SQL. The attacker's side, SQL that tries to lower or forge the wall, is
+taskhub/core/tests/test_tenant_wall.py.
 """
 
 import json
@@ -10,6 +12,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
+from conftest import REQUEST_ROLE, as_app_role
 from taskhub.core import rls
 from taskhub.organizations.checks import check_row_level_security
 from taskhub.organizations.export import tenant_models
@@ -57,20 +60,41 @@ def test_every_tenant_table_has_forced_rls_and_the_check_passes():
     assert check_row_level_security(databases=["default"]) == []
 
 
-@pytest.mark.django_db
+def owner_connection():
+    import psycopg  # noqa: PLC0415
+
+    from django.conf import settings  # noqa: PLC0415
+
+    owner = settings.DATABASE_MIGRATION_CREDENTIALS
+    return psycopg.connect(
+        host=owner.get("HOST") or connection.settings_dict["HOST"],
+        port=owner.get("PORT") or connection.settings_dict["PORT"],
+        user=owner["USER"],
+        password=owner.get("PASSWORD") or None,
+        dbname=connection.settings_dict["NAME"],
+        autocommit=True,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_check_fails_for_a_tenant_table_without_forced_rls():
-    with connection.cursor() as cursor:
-        cursor.execute('ALTER TABLE "audit_auditevent" NO FORCE ROW LEVEL SECURITY')
-    errors = check_row_level_security(databases=["default"])
+    # Only the owner can do this; the app's role cannot (test_tenant_wall.py).
+    with owner_connection() as owner:
+        owner.execute('ALTER TABLE "audit_auditevent" NO FORCE ROW LEVEL SECURITY')
+        try:
+            errors = check_row_level_security(databases=["default"])
+        finally:
+            owner.execute('ALTER TABLE "audit_auditevent" FORCE ROW LEVEL SECURITY')
     assert [error.id for error in errors] == ["taskhub.E001"]
     assert "audit.AuditEvent" in errors[0].msg
+    assert check_row_level_security(databases=["default"]) == []
 
 
 @pytest.mark.django_db
 def test_with_organization_a_set_rows_of_b_cannot_be_read_changed_or_deleted(two_tenants_with_rows):
     tenant_a, tenant_b = two_tenants_with_rows
     a, b = tenant_a.organization.pk, tenant_b.organization.pk
-    with transaction.atomic():
+    with as_app_role(), transaction.atomic():
         rls.set_context(organization_id=a)
         for table in tables():
             assert count(table, a) > 0, table
@@ -80,7 +104,7 @@ def test_with_organization_a_set_rows_of_b_cannot_be_read_changed_or_deleted(two
                 assert cursor.rowcount == 0, table
                 cursor.execute(f'DELETE FROM "{table}" WHERE organization_id = %s', [b])  # noqa: S608
                 assert cursor.rowcount == 0, table
-    rls.set_context(bypass=True)
+    # Back to the platform role: B's rows are all still there.
     for table in tables():
         assert count(table, b) > 0, f"{table}: B's rows must be untouched"
 
@@ -88,7 +112,7 @@ def test_with_organization_a_set_rows_of_b_cannot_be_read_changed_or_deleted(two
 @pytest.mark.django_db
 def test_with_organization_a_set_a_row_cannot_be_written_into_b(two_tenants_with_rows):
     tenant_a, tenant_b = two_tenants_with_rows
-    with transaction.atomic():
+    with as_app_role(), transaction.atomic():
         rls.set_context(organization_id=tenant_a.organization.pk)
         with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic(), connection.cursor() as c:
             c.execute(
@@ -106,11 +130,11 @@ def test_with_organization_a_set_a_row_cannot_be_written_into_b(two_tenants_with
 @pytest.mark.django_db
 @pytest.mark.parametrize("value", [None, ""])
 def test_with_nothing_set_no_row_is_visible(two_tenants_with_rows, value):
-    with transaction.atomic():
+    with as_app_role(), transaction.atomic():
         rls.set_context()
         if value is not None:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('app.organization_id', %s, true)", [value])
+                cursor.execute("SELECT set_config('taskhub.organization_id', %s, true)", [value])
         for table in tables():
             assert total(table) == 0, table
 
@@ -121,7 +145,7 @@ def test_a_user_sees_own_memberships_in_every_organization_but_nobody_elses(two_
     from taskhub.organizations.models import Membership  # noqa: PLC0415
 
     Membership.objects.create(organization=tenant_b.organization, user=tenant_a.owner, role=Role.VIEWER)
-    with transaction.atomic():
+    with as_app_role(), transaction.atomic():
         rls.set_context(user_id=tenant_a.owner.pk)
         assert total("organizations_membership") == 2
         assert total("audit_auditevent") == 0
@@ -132,20 +156,21 @@ def test_the_tenant_setting_ends_with_the_transaction_even_after_an_error(tenant
     """On a persistent connection, nothing of one request's tenant is left for the next."""
     organization_id = str(tenant_a.organization.pk)
     assert clients_a[Role.VIEWER].get("/api/v1/members/").status_code == 200
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(current_setting('app.organization_id', true), '')")
-        assert cursor.fetchone()[0] == ""
-    try:
-        with transaction.atomic():
-            rls.set_context(organization_id=organization_id)
-            raise RuntimeError("request failed halfway")
-    except RuntimeError:
-        pass
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(current_setting('app.organization_id', true), '')")
-        assert cursor.fetchone()[0] == ""
-        cursor.execute("SELECT count(*) FROM organizations_membership")
-        assert cursor.fetchone()[0] == 0
+    with as_app_role():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT taskhub_rls.organization_id()")
+            assert cursor.fetchone()[0] is None
+        try:
+            with transaction.atomic():
+                rls.set_context(organization_id=organization_id)
+                raise RuntimeError("request failed halfway")
+        except RuntimeError:
+            pass
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT taskhub_rls.organization_id()")
+            assert cursor.fetchone()[0] is None
+            cursor.execute("SELECT count(*) FROM organizations_membership")
+            assert cursor.fetchone()[0] == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -176,7 +201,7 @@ def test_the_check_ignores_tables_that_migrate_has_not_created_yet():
 
 @pytest.mark.django_db
 def test_every_tenant_policy_is_in_the_current_form():
-    """The policy_bypass_as_case migrations rewrote every policy the row_level_security ones made."""
+    """The verified_context migrations rewrote every policy: the verified context, no bypass branch."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename, qual, with_check FROM pg_policies "
@@ -186,8 +211,12 @@ def test_every_tenant_policy_is_in_the_current_form():
     assert set(policies) == set(tables())
     for table, (qual, check) in policies.items():
         # PostgreSQL prints the expression back laid out over lines.
-        assert " ".join(qual.split()).startswith("CASE WHEN (current_setting('app.bypass_rls'"), (table, qual)
-        assert " ".join(check.split()).startswith("CASE WHEN (current_setting('app.bypass_rls'"), (table, check)
+        qual, check = " ".join(qual.split()), " ".join(check.split())
+        assert qual.lstrip("CASE WHEN (").startswith("organization_id = ( SELECT taskhub_rls.organization_id()"), qual
+        assert check.startswith("CASE WHEN (organization_id = ( SELECT taskhub_rls.organization_id()"), (table, check)
+        # No branch of any policy reads a setting the app's role could write.
+        assert "current_setting" not in qual + check, table
+        assert "bypass" not in qual + check, table
 
 
 ORGANIZATIONS, ROWS_EACH = 20, 200
@@ -210,6 +239,8 @@ def policy_table():
             cursor.execute("ALTER TABLE policy_probe ENABLE ROW LEVEL SECURITY")
             cursor.execute("ALTER TABLE policy_probe FORCE ROW LEVEL SECURITY")
             cursor.execute(f"CREATE POLICY probe ON policy_probe USING ({visible}) WITH CHECK ({writable})")
+            if REQUEST_ROLE:
+                cursor.execute(f"GRANT ALL ON policy_probe TO {connection.ops.quote_name(REQUEST_ROLE)}")
             cursor.execute("SELECT md5('1')::uuid, md5('2')::uuid")
             return cursor.fetchone()
 
@@ -222,40 +253,51 @@ def probe(sql, params=()):
         return cursor.fetchall()
 
 
-def probe_as(organization_id, sql, params=()):
-    with transaction.atomic():
+def enter(organization_id, form):
+    """Set the context the way policies of ``form`` read it (form 1 read a plain setting)."""
+    if form == 1:
+        probe("SELECT set_config('app.organization_id', %s, true)", [str(organization_id)])
+    else:
         rls.set_context(organization_id=organization_id)
+
+
+def probe_as(organization_id, sql, params=(), form=rls.POLICY_FORM):
+    with as_app_role(), transaction.atomic():
+        enter(organization_id, form)
         return probe(sql, params)
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("form", [1, 2])
+@pytest.mark.parametrize("form", [1, 3])
 def test_each_policy_form_lets_the_same_rows_through(policy_table, form):
     mine, other = policy_table(form)
-    with transaction.atomic():
-        rls.set_context(organization_id=mine)
+    with as_app_role(), transaction.atomic():
+        enter(mine, form)
         assert probe("SELECT DISTINCT organization_id FROM policy_probe") == [(mine,)]
         assert probe("SELECT count(*) FROM policy_probe") == [(ROWS_EACH,)]
         assert probe("UPDATE policy_probe SET n = n WHERE organization_id = %s RETURNING n", [other]) == []
     with pytest.raises(DatabaseError, match="row-level security"):
-        probe_as(mine, "INSERT INTO policy_probe VALUES (%s, 0) RETURNING n", [other])
+        probe_as(mine, "INSERT INTO policy_probe VALUES (%s, 0) RETURNING n", [other], form)
     with pytest.raises(DatabaseError, match="row-level security"):
         probe_as(
-            mine, "UPDATE policy_probe SET organization_id = %s WHERE organization_id = %s RETURNING n", [other, mine]
+            mine,
+            "UPDATE policy_probe SET organization_id = %s WHERE organization_id = %s RETURNING n",
+            [other, mine],
+            form,
         )
-    with transaction.atomic():
+    with as_app_role(), transaction.atomic():
         rls.set_context()
         assert probe("SELECT count(*) FROM policy_probe") == [(0,)]
-    with transaction.atomic():
-        rls.set_context(bypass=True)
-        assert probe("SELECT count(*) FROM policy_probe") == [(ORGANIZATIONS * ROWS_EACH,)]
+    # The platform role (BYPASSRLS) is the only way to every row.
+    assert probe("SELECT count(*) FROM policy_probe") == [(ORGANIZATIONS * ROWS_EACH,)]
 
 
-def estimated_rows(organization_id):
+def estimated_rows(organization_id, form=rls.POLICY_FORM):
     ((plan,),) = probe_as(
         organization_id,
         "EXPLAIN (FORMAT JSON) SELECT * FROM policy_probe WHERE organization_id = %s ORDER BY n",
         [organization_id],
+        form,
     )
     plan = plan if isinstance(plan, list) else json.loads(plan)
     return plan[0]["Plan"]["Plan Rows"]
@@ -267,7 +309,7 @@ def test_the_policy_leaves_the_planner_estimate_of_a_tenant_query_within_2x(poli
 
     Form 1's ``tenant OR bypass`` is rated about 1/organizations + 0.005, so with 20
     organizations a 200-row query is estimated at ~11 rows (and at a million rows a deep page
-    was planned as a sort of 25,000 rows; docs/benchmarks.md). Form 2's CASE is rated 0.5.
+    was planned as a sort of 25,000 rows; docs/benchmarks.md). The CASE of forms 2 and 3 is rated 0.5.
     """
     mine, _ = policy_table(rls.POLICY_FORM)
     # 0.5 of 200 is exactly 100 here (every row sampled); the margin only guards the rounding.
@@ -277,4 +319,4 @@ def test_the_policy_leaves_the_planner_estimate_of_a_tenant_query_within_2x(poli
 @pytest.mark.django_db
 def test_the_old_policy_form_underestimates_which_is_what_the_test_above_catches(policy_table):
     mine, _ = policy_table(1)
-    assert estimated_rows(mine) < ROWS_EACH / 10
+    assert estimated_rows(mine, form=1) < ROWS_EACH / 10

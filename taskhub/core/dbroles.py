@@ -1,0 +1,216 @@
+"""The three PostgreSQL roles: owner (migrations), app (requests, the worker), platform (crossing tenants).
+
+- **owner** (``DB_MIGRATION_USER``/``DB_MIGRATION_PASSWORD`` or ``DATABASE_MIGRATION_URL``)
+  owns the schema, the tables and the ``taskhub_rls`` functions; ``manage.py migrate`` switches
+  to it by itself (``as_owner``) and, once migrated, grants the other two what they need
+  (``apply_grants``) and stores the tenant-context key (``rls.store_key``).
+- **app** (``DB_USER``/``DB_PASSWORD`` or ``DATABASE_URL``): gunicorn and the worker. No
+  superuser, no BYPASSRLS, owns nothing: SELECT/INSERT/UPDATE/DELETE on the tables, nothing
+  on ``django_migrations`` but SELECT, nothing at all on the context key. A trigger refuses it
+  any change of ``accounts_user.is_superuser``/``is_staff``.
+- **platform** (``DB_PLATFORM_USER``/``DB_PLATFORM_PASSWORD`` or ``DATABASE_PLATFORM_URL``):
+  BYPASSRLS, the ``platform`` alias that ``rls.bypass()`` routes to.
+
+``manage.py setup_database_roles`` creates the roles from an admin connection
+(``DATABASE_ADMIN_URL``). With only ``DB_USER`` set the three are one role (development):
+``preflight`` says so, and production refuses it (``unsafe_runtime_role``) unless
+``DB_ALLOW_OWNER_ROLE`` acknowledges it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from taskhub.core import rls
+
+# Connection settings a role's credentials may replace; the database name never changes.
+CREDENTIAL_KEYS = ("USER", "PASSWORD", "HOST", "PORT")
+
+
+def role_names() -> dict[str, str]:
+    """The login names of owner, app and platform; one name for all three with a single role."""
+    return dict(settings.DATABASE_ROLE_NAMES)
+
+
+def split() -> bool:
+    """Whether owner, app and platform are three different roles."""
+    names = role_names()
+    return all(names.values()) and len({names["owner"], names["app"], names["platform"]}) == 3
+
+
+@contextmanager
+def as_owner(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Connect ``alias`` as the owner role for the block (migrate), then as before."""
+    credentials = settings.DATABASE_MIGRATION_CREDENTIALS
+    connection = connections[alias]
+    if alias != DEFAULT_DB_ALIAS or not credentials or connection.vendor != "postgresql":
+        yield
+        return
+    saved = {key: connection.settings_dict.get(key) for key in CREDENTIAL_KEYS}
+    connection.close()
+    connection.settings_dict.update({key: credentials[key] for key in CREDENTIAL_KEYS if credentials.get(key)})
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+
+
+def _quote(connection: Any, name: str) -> str:
+    return str(connection.ops.quote_name(name))
+
+
+def grant_statements(connection: Any, *, app: str, platform: str) -> list[str]:
+    """What the owner grants after every migrate: the app's DML, the platform's, the context functions."""
+    schema = "current_schema()"
+    statements: list[str] = []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {schema}")
+        current = cursor.fetchone()[0]
+    public = _quote(connection, current)
+    functions = ", ".join(
+        [
+            f"{rls.SCHEMA}.enter(text, text, text, text, bigint, text)",
+            f"{rls.SCHEMA}.verified(text)",
+            *(f"{rls.SCHEMA}.{name}()" for name in rls.VARIABLES),
+        ]
+    )
+    for role, dml in ((app, "SELECT, INSERT, UPDATE, DELETE"), (platform, "SELECT, INSERT, UPDATE, DELETE, TRUNCATE")):
+        grantee = _quote(connection, role)
+        statements += [
+            f"GRANT {dml} ON ALL TABLES IN SCHEMA {public} TO {grantee}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {public} TO {grantee}",
+            f"GRANT USAGE ON SCHEMA {rls.SCHEMA} TO {grantee}",
+            f"GRANT EXECUTE ON FUNCTION {functions} TO {grantee}",
+        ]
+    # The app reads which migrations ran (the health check) and changes none of it.
+    statements.append(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON django_migrations FROM {_quote(connection, app)}")
+    return statements
+
+
+def apply_grants(connection: Any) -> list[str]:
+    """Grant app and platform their privileges on everything the owner has; return the statements run.
+
+    Runs as the owner at the end of every ``migrate``, so a new table is covered the moment it
+    exists. Nothing to do on SQLite or with a single role.
+    """
+    names = role_names()
+    if connection.vendor != "postgresql" or not split():
+        return []
+    statements = grant_statements(connection, app=names["app"], platform=names["platform"])
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+    return statements
+
+
+@dataclass(frozen=True)
+class RoleReport:
+    """What a connected role could do to the tenant wall."""
+
+    name: str
+    superuser: bool
+    bypassrls: bool
+    owned_tenant_tables: list[str]
+    can_become: list[str]
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.superuser:
+            found.append("is a superuser (row-level security does not apply to it)")
+        if self.bypassrls:
+            found.append("has BYPASSRLS")
+        if self.owned_tenant_tables:
+            found.append(
+                f"owns {len(self.owned_tenant_tables)} tenant tables (it could turn their row-level security off), "
+                f"e.g. {self.owned_tenant_tables[0]}"
+            )
+        if self.can_become:
+            found.append(f"can SET ROLE to {', '.join(self.can_become)}, which may lower the wall")
+        return found
+
+
+def tenant_tables() -> list[str]:
+    """Tables of every model with an ``organization`` foreign key (core may not import the product apps)."""
+    from django.apps import apps  # noqa: PLC0415
+
+    found = []
+    for model in apps.get_models():
+        field = next((f for f in model._meta.concrete_fields if f.name == "organization"), None)
+        if field is not None and field.is_relation:
+            found.append(model._meta.db_table)
+    return sorted(found)
+
+
+def inspect_role(alias: str = DEFAULT_DB_ALIAS, tables: list[str] | None = None) -> RoleReport:
+    """Describe the role ``alias`` connects as (the current user, after any SET ROLE)."""
+    tables = tables if tables is not None else tenant_tables()
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+                   coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname)
+                             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                             WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+                               AND pg_has_role(r.oid, c.relowner, 'MEMBER')), '{}'),
+                   coalesce((SELECT array_agg(other.rolname::text ORDER BY other.rolname)
+                             FROM pg_roles other
+                             WHERE other.oid <> r.oid AND pg_has_role(r.oid, other.oid, 'MEMBER')
+                               AND (other.rolsuper OR other.rolbypassrls OR EXISTS (
+                                    SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                    WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+                                      AND c.relowner = other.oid))), '{}')
+            FROM pg_roles r WHERE r.rolname = current_user
+            """,
+            [tables, tables],
+        )
+        name, superuser, bypassrls, owned, can_become = cursor.fetchone()
+    return RoleReport(name, bool(superuser), bool(bypassrls), list(owned), list(can_become))
+
+
+def unsafe_runtime_role(alias: str = DEFAULT_DB_ALIAS) -> str | None:
+    """Return why the app's runtime role could lower the tenant wall, or None when it cannot."""
+    if connections[alias].vendor != "postgresql":
+        return None
+    report = inspect_role(alias)
+    if not report.problems:
+        return None
+    return (
+        f"The database role {report.name!r} that serves requests {'; '.join(report.problems)}. "
+        "Run the app as a role that owns nothing and cannot bypass row-level security: "
+        "python manage.py setup_database_roles (docs/runbook.md, 'Database roles'), then set DB_USER to its app "
+        "role and DB_MIGRATION_USER to its owner. On a platform with a single role, set DB_ALLOW_OWNER_ROLE=True "
+        "to accept that row-level security then guards only against a forgotten filter."
+    )
+
+
+def refuse_unsafe_runtime_role() -> None:
+    """At startup in production: stop the process when the runtime role could lower the wall.
+
+    An unreachable database is not this check's business (health says so); the process starts.
+    """
+    import logging  # noqa: PLC0415
+
+    from django.db import DatabaseError  # noqa: PLC0415
+
+    logger = logging.getLogger(__name__)
+    try:
+        problem = unsafe_runtime_role()
+    except DatabaseError as exc:
+        logger.warning("database role not checked at startup: %s", " ".join(str(exc).split()))
+        return
+    finally:
+        connections[DEFAULT_DB_ALIAS].close()
+    if problem is None:
+        return
+    if settings.DB_ALLOW_OWNER_ROLE:
+        logger.warning("%s (accepted: DB_ALLOW_OWNER_ROLE=True)", problem)
+        return
+    raise SystemExit(problem)
