@@ -110,6 +110,20 @@ def as_app_role() -> Iterator[None]:
         _raw("RESET ROLE")
 
 
+@contextmanager
+def as_platform_role() -> Iterator[None]:
+    """Inside a request, run the block as the platform role: what ``rls.bypass`` reaches in production."""
+    if not REQUEST_ROLE:
+        yield
+        return
+    _raw("RESET ROLE")
+    try:
+        with rls.bypass("test: the platform role inside a request"):
+            yield
+    finally:
+        _raw(f"SET ROLE {connection.ops.quote_name(REQUEST_ROLE)}")
+
+
 @pytest.fixture(autouse=True)
 def _platform_view_between_requests(request):
     """On PostgreSQL, let test code read every tenant's rows, and run each request as production does.

@@ -172,16 +172,16 @@ def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
     of the same role can read in ``pg_stat_activity``; a bound parameter shows as ``$1``.
     The statement is logged like any other (query counts and budgets include it).
     """
-    import psycopg  # noqa: PLC0415 - PostgreSQL only
+    from django.db.backends.postgresql.base import ServerBindingCursor  # noqa: PLC0415 - PostgreSQL only
 
     connection = connections[using]
     connection.ensure_connection()
-    started = time.perf_counter()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        # prepare=False: no named prepared statement, which pgbouncer in transaction mode would break.
-        cursor.execute(sql, parameters, prepare=False)
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.perf_counter() - started:.3f}"})
+    # Through Django's wrapper: execute wrappers, error translation and query logging as usual.
+    # Behind pgbouncer DB_PGBOUNCER turns psycopg's automatic prepared statements off (config/env.py).
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))
+    with cursor:
+        cursor.execute(sql, parameters)
 
 
 def _current(using: str) -> list[str]:

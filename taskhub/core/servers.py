@@ -29,6 +29,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 APP_ROLE = "taskhub_app"
+OWNER_ROLE = "taskhub_owner"
+PLATFORM_ROLE = "taskhub_platform"
 APP_DATABASE = "taskhub"
 # Variables copied from the test's environment into every child; nothing else leaks in
 # (no DB_*, DATABASE_URL, REDIS_URL, PG* or SENTRY_DSN pointing at a shared service).
@@ -151,11 +153,17 @@ class PostgresServer:
         )
 
     def create_app_database(self) -> None:
-        with self.connect() as connection:
-            connection.execute(
-                f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_ROLE}' NOSUPERUSER NOBYPASSRLS CREATEDB NOCREATEROLE"
-            )
-            connection.execute(f"CREATE DATABASE {APP_DATABASE} OWNER {APP_ROLE}")
+        """The database and its owner, app and platform roles, made as production makes them."""
+        run(
+            [sys.executable, "manage.py", "setup_database_roles"],
+            timeout=120,
+            env=child_environment(
+                DJANGO_SETTINGS_MODULE="config.settings.local",
+                DATABASE_ADMIN_URL=f"postgres://postgres@127.0.0.1:{self.port}/postgres",
+                **self.environment(),
+            ),
+            cwd=REPO,
+        )
 
     def role_flags(self) -> tuple[bool, bool]:
         """Return (superuser, bypasses RLS) for the app role."""
@@ -176,6 +184,10 @@ class PostgresServer:
             "DB_NAME": APP_DATABASE,
             "DB_USER": APP_ROLE,
             "DB_PASSWORD": APP_ROLE,
+            "DB_MIGRATION_USER": OWNER_ROLE,
+            "DB_MIGRATION_PASSWORD": OWNER_ROLE,
+            "DB_PLATFORM_USER": PLATFORM_ROLE,
+            "DB_PLATFORM_PASSWORD": PLATFORM_ROLE,
             "DB_HOST": "127.0.0.1",
             "DB_PORT": str(self.port),
         }

@@ -296,8 +296,9 @@ def compose() -> dict[str, Any]:
     return parsed
 
 
-def test_compose_has_the_four_services(compose: dict[str, Any]):
-    assert set(compose["services"]) == {"db", "redis", "api", "nginx"}
+def test_compose_has_the_six_services(compose: dict[str, Any]):
+    # db-init and migrate are one-shots (test_compose_roles.py); their healthcheck is disabled.
+    assert set(compose["services"]) == {"db", "db-init", "migrate", "redis", "api", "nginx"}
     for name, service in compose["services"].items():
         assert service.get("healthcheck") or name == "nginx", f"{name} has no healthcheck"
 
@@ -309,17 +310,18 @@ def test_compose_database_is_postgres_15_on_a_named_volume(compose: dict[str, An
     assert named, db["volumes"]
     assert set(named) <= set(compose["volumes"])
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
-    assert db["environment"]["POSTGRES_PASSWORD"].startswith("${DB_PASSWORD")
+    assert db["environment"]["POSTGRES_PASSWORD"].startswith("${DB_ADMIN_PASSWORD")
     assert compose["services"]["redis"]["image"] == "redis:7"
 
 
-def test_compose_api_starts_after_healthy_db_and_redis(compose: dict[str, Any]):
+def test_compose_api_starts_after_healthy_db_and_redis_and_the_migrations(compose: dict[str, Any]):
     api = compose["services"]["api"]
     assert api["build"] == "."
     assert api["env_file"] == ".env"
     assert api["depends_on"] == {
         "db": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
     }
     assert "/health/" in " ".join(api["healthcheck"]["test"])
     # The image's own entrypoint and command run, as on every other platform.
@@ -366,8 +368,9 @@ def test_compose_has_no_literal_secrets(compose: dict[str, Any]):
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
             text = "" if value is None else str(value)
-            # A secret's value is ${...} from .env, or the path of a file holding it.
-            if SECRET_NAMES.search(key) and not text.startswith("/"):
+            # A secret's value is ${...} from .env, the path of a file holding it, or emptied
+            # (a service that must not have a secret .env holds).
+            if SECRET_NAMES.search(key) and text and not text.startswith("/"):
                 assert re.fullmatch(r"\$\{[A-Z_]+(:?[-?][^}]*)?\}", text), f"{name}.{key}={text!r} is not ${{...}}"
             # Credentials inside URLs come from the environment too.
             for credential in re.findall(r"://([^@/]*)@", text):

@@ -66,6 +66,9 @@ class Stack:
     redis: RedisServer
     app: AppServer
     timings: dict[str, float] = field(default_factory=dict)
+    # One SECRET_KEY for migrate and every server: the tenant-context key derives from it.
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    jwt_signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
 
     @property
     def client(self) -> Client:
@@ -74,8 +77,8 @@ class Stack:
     def app_environment(self, *, settings: str, **extra: str) -> dict[str, str]:
         return child_environment(
             DJANGO_SETTINGS_MODULE=settings,
-            SECRET_KEY=secrets.token_urlsafe(48),
-            JWT_SIGNING_KEY=secrets.token_urlsafe(48),
+            SECRET_KEY=self.secret_key,
+            JWT_SIGNING_KEY=self.jwt_signing_key,
             ALLOWED_HOSTS="127.0.0.1",
             SECURE_SSL_REDIRECT="False",
             PYTHONDONTWRITEBYTECODE="1",

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.urls import urlpatterns as root_urlpatterns
-from taskhub.core import rls
+from conftest import as_platform_role
 from taskhub.organizations.roles import Role
 from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.organizations.tests.isolation import Tenancy, api_routes, populate, tenancy_of, walk
@@ -41,7 +41,7 @@ class LeakyProjectList(TenantAPIView):
     permission_by_method = {"GET": "project.read"}
 
     def get(self, request: Request) -> Response:
-        with rls.bypass("test: a deliberately unscoped endpoint"):
+        with as_platform_role():
             return Response([{"id": str(pk)} for pk in Project.objects.values_list("pk", flat=True)])
 
 
@@ -52,7 +52,7 @@ class LeakyProjectDetail(TenantAPIView):
     permission_by_method = {"GET": "project.read"}
 
     def get(self, request: Request, id: str) -> Response:
-        with rls.bypass("test: a deliberately unscoped endpoint"):
+        with as_platform_role():
             project = Project.objects.filter(pk=id).first()
         if project is None:
             return Response(status=404)

@@ -5,6 +5,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from taskhub.accounts.models import User
+from conftest import as_app_role
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role
@@ -74,10 +75,10 @@ def test_seeded_rows_stay_behind_row_level_security():
     _seed(2, projects=3, tasks=1)
     first, second = Organization.objects.filter(slug__in=["seedtest-1", "seedtest-2"]).order_by("slug")
 
-    with rls.scoped(organization_id=first.pk):
+    with as_app_role(), rls.scoped(organization_id=first.pk):
         visible = set(Project.objects.values_list("organization_id", flat=True))
         tasks = set(Task.objects.values_list("organization_id", flat=True))
-    with rls.scoped():
+    with as_app_role(), rls.scoped():
         nothing = Project.objects.count()
 
     assert visible == {first.pk}

@@ -32,11 +32,8 @@ def sleep(seconds):
 @pytest.mark.django_db
 def test_a_tenant_scope_sets_the_timeout_for_its_transaction_only(settings, tenant_a):
     settings.DB_STATEMENT_TIMEOUT_MS = 150
+    # Platform paths run on the platform alias's own connection, which no tenant scope touches.
     with rls.scoped(organization_id=tenant_a.organization.pk):
-        assert show_timeout() == "150ms"
-        with rls.bypass("a platform path inside a tenant's transaction"):
-            assert show_timeout() in (server_timeout(), f"{server_timeout()}ms")
-            sleep(0.3)  # longer than the tenant's limit, and not cut
         assert show_timeout() == "150ms"
         with pytest.raises(OperationalError, match="statement timeout"), transaction.atomic():
             sleep(0.6)
