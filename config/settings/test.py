@@ -37,6 +37,8 @@ REST_FRAMEWORK = {
 # platform. The test database is created and migrated as the owner. There is no separate
 # "platform" alias here: one connection, so a request sees the rows its test just made.
 TEST_REQUEST_ROLE = ""
+# How the app itself logs in: test_tenant_wall.py connects this way to play an attacker.
+TEST_APP_CREDENTIALS = {key: DATABASES["default"].get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")}  # noqa: F405
 if "platform" in DATABASES:  # noqa: F405
     TEST_REQUEST_ROLE = DATABASES["default"]["USER"]  # noqa: F405
     DATABASES["default"] = {  # noqa: F405
