@@ -11,6 +11,6 @@ application = get_wsgi_application()
 from django.conf import settings  # noqa: E402 - after the application, which sets Django up
 
 if settings.DB_CHECK_ROLE_AT_STARTUP:
-    from taskhub.core.dbroles import refuse_unsafe_runtime_role  # noqa: E402
+    from taskhub.core.dbroles import refuse_unsafe_runtime_role
 
     refuse_unsafe_runtime_role()

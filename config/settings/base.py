@@ -88,7 +88,9 @@ DATABASES = {"default": env.database(sqlite_path=BASE_DIR / "db.sqlite3")}
 # the admin and management commands only. Unset, they are all DB_USER (development).
 _POSTGRESQL = "postgresql" in DATABASES["default"]["ENGINE"]
 DATABASE_MIGRATION_CREDENTIALS = (
-    env.role_credentials("DATABASE_MIGRATION_URL", "DB_MIGRATION_USER", "DB_MIGRATION_PASSWORD") if _POSTGRESQL else None
+    env.role_credentials("DATABASE_MIGRATION_URL", "DB_MIGRATION_USER", "DB_MIGRATION_PASSWORD")
+    if _POSTGRESQL
+    else None
 )
 _platform = env.role_credentials("DATABASE_PLATFORM_URL", "DB_PLATFORM_USER", "DB_PLATFORM_PASSWORD")
 if _POSTGRESQL and _platform:

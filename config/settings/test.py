@@ -38,11 +38,11 @@ REST_FRAMEWORK = {
 # "platform" alias here: one connection, so a request sees the rows its test just made.
 TEST_REQUEST_ROLE = ""
 # How the app itself logs in: test_tenant_wall.py connects this way to play an attacker.
-TEST_APP_CREDENTIALS = {key: DATABASES["default"].get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")}  # noqa: F405
-if "platform" in DATABASES:  # noqa: F405
-    TEST_REQUEST_ROLE = DATABASES["default"]["USER"]  # noqa: F405
-    DATABASES["default"] = {  # noqa: F405
-        **DATABASES["default"],  # noqa: F405
-        **{key: DATABASES["platform"][key] for key in ("USER", "PASSWORD", "HOST", "PORT")},  # noqa: F405
+TEST_APP_CREDENTIALS = {key: DATABASES["default"].get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")}
+if "platform" in DATABASES:
+    TEST_REQUEST_ROLE = DATABASES["default"]["USER"]
+    DATABASES["default"] = {
+        **DATABASES["default"],
+        **{key: DATABASES["platform"][key] for key in ("USER", "PASSWORD", "HOST", "PORT")},
     }
-    del DATABASES["platform"]  # noqa: F405
+    del DATABASES["platform"]

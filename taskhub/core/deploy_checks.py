@@ -355,3 +355,30 @@ def check_token_lifetimes(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         )
     return errors
+
+
+@checklist_item(
+    "database_role_settings",
+    "owner, app and platform are three database roles (or DB_ALLOW_OWNER_ROLE accepts one)",
+    "taskhub.E120",
+)
+def check_database_roles(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Fail when the app's role would also be the owner or the platform role (taskhub.core.dbroles)."""
+    return role_errors(settings.DATABASES["default"], settings.DATABASE_ROLE_NAMES, settings.DB_ALLOW_OWNER_ROLE)
+
+
+def role_errors(default: Mapping[str, Any], names: Mapping[str, str], allowed: bool) -> list[CheckMessage]:
+    """E120 for PostgreSQL with fewer than three roles, unless ``allowed`` (DB_ALLOW_OWNER_ROLE)."""
+    if "postgresql" not in str(default.get("ENGINE", "")) or allowed:
+        return []
+    if all(names.values()) and len(set(names.values())) == 3:
+        return []
+    return [
+        Error(
+            f"The app, owner and platform database roles are not three roles ({names}): the role serving "
+            "requests could turn row-level security off.",
+            hint="Run manage.py setup_database_roles and set DB_MIGRATION_USER and DB_PLATFORM_USER, or set "
+            "DB_ALLOW_OWNER_ROLE=True on a platform that offers one role (docs/runbook.md, 'Database roles').",
+            id="taskhub.E120",
+        )
+    ]

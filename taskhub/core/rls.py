@@ -248,7 +248,9 @@ class PlatformRouter:
 # -- the database side: key table, enter(), the getters ----------------------------------
 
 # HMAC-SHA256 of a length-prefixed text (see _encode) with the stored pads.
-_MAC = "encode(pg_catalog.sha256(k.outer_pad || pg_catalog.sha256(k.inner_pad || convert_to({message}, 'UTF8'))), 'hex')"
+_MAC = (
+    "encode(pg_catalog.sha256(k.outer_pad || pg_catalog.sha256(k.inner_pad || convert_to({message}, 'UTF8'))), 'hex')"
+)
 _LP = "length({v})::text || ':' || {v} || ';'"
 
 
@@ -266,6 +268,10 @@ _SEAL_MESSAGE = _lp(
     "(extract(epoch FROM pg_catalog.now()) * 1000000)::bigint::text",
 )
 
+_ENTER_MESSAGE = _lp(
+    "'enter'", "organization_id", "user_id", "api_key_prefix", "invitation_token_hash", "issued_at_ms::text"
+)
+
 CONTEXT_SQL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC",
@@ -281,14 +287,14 @@ CONTEXT_SQL = [
             invitation_token_hash text) RETURNS text
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
         SELECT {_MAC.format(message=_SEAL_MESSAGE)} FROM {SCHEMA}.key k WHERE k.id = 1
-    $$""",
+    $$""",  # noqa: S608 - constants only
     f"""CREATE FUNCTION {SCHEMA}.enter(organization_id text, user_id text, api_key_prefix text,
             invitation_token_hash text, issued_at_ms bigint, mac text) RETURNS void
         LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
         DECLARE
             expected text;
         BEGIN
-            SELECT {_MAC.format(message=_lp("'enter'", "organization_id", "user_id", "api_key_prefix", "invitation_token_hash", "issued_at_ms::text"))}
+            SELECT {_MAC.format(message=_ENTER_MESSAGE)}
               INTO expected FROM {SCHEMA}.key k WHERE k.id = 1;
             IF expected IS NULL THEN
                 RAISE EXCEPTION 'taskhub_rls: no context key in this database; run manage.py migrate'
@@ -310,7 +316,7 @@ CONTEXT_SQL = [
                                {SCHEMA}.seal(organization_id, user_id, api_key_prefix, invitation_token_hash),
                                true);
         END
-    $$""",
+    $$""",  # noqa: S608 - constants only
     # The one value a getter returns, or NULL when the seal does not match the settings.
     f"""CREATE FUNCTION {SCHEMA}.verified(name text) RETURNS text
         LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
@@ -377,9 +383,9 @@ def store_key(connection: Any, secret_key: str | None = None) -> bool:
         if not cursor.fetchone()[0]:
             return False
         cursor.execute(
-            f"""INSERT INTO {SCHEMA}.key (id, inner_pad, outer_pad) VALUES (1, %s, %s)
+            f"""INSERT INTO {SCHEMA}.key AS k (id, inner_pad, outer_pad) VALUES (1, %s, %s)
                 ON CONFLICT (id) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad
-                WHERE ({SCHEMA}.key.inner_pad, {SCHEMA}.key.outer_pad) IS DISTINCT FROM (EXCLUDED.inner_pad, EXCLUDED.outer_pad)""",
+                WHERE (k.inner_pad, k.outer_pad) IS DISTINCT FROM (EXCLUDED.inner_pad, EXCLUDED.outer_pad)""",  # noqa: S608
             [inner, outer],
         )
         return cursor.rowcount > 0

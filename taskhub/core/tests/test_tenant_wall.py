@@ -48,11 +48,10 @@ def connect(**credentials: Any) -> Any:
 @contextlib.contextmanager
 def request_of(organization_id: Any) -> Iterator[Any]:
     """A transaction of the app role that the app's own code entered in ``organization_id``."""
-    with connect(**settings.TEST_APP_CREDENTIALS) as session:
-        with session.transaction():
-            # As rls.set_context does it: the signed context as bound parameters.
-            session.execute(rls.ENTER_SQL, rls.context_parameters(organization_id))
-            yield session
+    with connect(**settings.TEST_APP_CREDENTIALS) as session, session.transaction():
+        # As rls.set_context does it: the signed context as bound parameters.
+        session.execute(rls.ENTER_SQL, rls.context_parameters(organization_id))
+        yield session
 
 
 def attempt(session: Any, sql: str, parameters: Any = None) -> Any:
@@ -126,7 +125,7 @@ def test_entering_b_without_the_key_is_refused(wall):
         assert refused(attempt(session, rls.ENTER_SQL, forged))
         assert refused(attempt(session, rls.ENTER_SQL, [wall["b"], "", "", "", now, ""]))
         # The pieces that would let it sign or seal on its own are out of reach.
-        assert refused(attempt(session, f"SELECT * FROM {rls.SCHEMA}.key"))
+        assert refused(attempt(session, f"SELECT * FROM {rls.SCHEMA}.key"))  # noqa: S608
         assert refused(attempt(session, f"SELECT {rls.SCHEMA}.seal(%s, '', '', '')", [wall["b"]]))
         assert wall["b"] not in visible_projects(session)
 
@@ -148,7 +147,8 @@ def test_ddl_that_would_lower_the_wall_is_refused(wall):
             "ALTER POLICY tenant_isolation ON projects_project USING (true)",
             "TRUNCATE projects_project",
             "CREATE TABLE public.stash (x text)",
-            f"CREATE OR REPLACE FUNCTION {rls.SCHEMA}.organization_id() RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid'",
+            f"CREATE OR REPLACE FUNCTION {rls.SCHEMA}.organization_id() RETURNS uuid "
+            "LANGUAGE sql AS 'SELECT NULL::uuid'",
             "DROP TRIGGER taskhub_guard_user_privileges ON accounts_user",
             "ALTER ROLE CURRENT_USER BYPASSRLS",
             "INSERT INTO django_migrations (app, name, applied) VALUES ('x', 'y', now())",
@@ -163,7 +163,9 @@ def test_ddl_that_would_lower_the_wall_is_refused(wall):
 
 def test_writes_into_b_change_nothing(wall):
     with request_of(wall["a"]) as session:
-        assert attempt(session, "UPDATE projects_project SET name = 'owned' WHERE organization_id = %s", [wall["b"]]) == 0
+        assert (
+            attempt(session, "UPDATE projects_project SET name = 'owned' WHERE organization_id = %s", [wall["b"]]) == 0
+        )
         assert attempt(session, "DELETE FROM projects_project WHERE organization_id = %s", [wall["b"]]) == 0
         moved = attempt(session, "UPDATE projects_project SET organization_id = %s", [wall["b"]])
         assert refused(moved), "moving A's rows into B must break the policy's WITH CHECK"

@@ -62,7 +62,6 @@ def test_every_tenant_table_has_forced_rls_and_the_check_passes():
 
 def owner_connection():
     import psycopg  # noqa: PLC0415
-
     from django.conf import settings  # noqa: PLC0415
 
     owner = settings.DATABASE_MIGRATION_CREDENTIALS
@@ -209,10 +208,14 @@ def test_every_tenant_policy_is_in_the_current_form():
         )
         policies = {table: (qual, check) for table, qual, check in cursor.fetchall()}
     assert set(policies) == set(tables())
-    for table, (qual, check) in policies.items():
+    for table, (raw_qual, raw_check) in policies.items():
         # PostgreSQL prints the expression back laid out over lines.
-        qual, check = " ".join(qual.split()), " ".join(check.split())
-        assert qual.lstrip("CASE WHEN (").startswith("organization_id = ( SELECT taskhub_rls.organization_id()"), qual
+        qual, check = " ".join(raw_qual.split()), " ".join(raw_check.split())
+        assert (
+            qual.removeprefix("CASE WHEN (")
+            .removeprefix("(")
+            .startswith("organization_id = ( SELECT taskhub_rls.organization_id()")
+        ), qual
         assert check.startswith("CASE WHEN (organization_id = ( SELECT taskhub_rls.organization_id()"), (table, check)
         # No branch of any policy reads a setting the app's role could write.
         assert "current_setting" not in qual + check, table

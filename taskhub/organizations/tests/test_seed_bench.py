@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from taskhub.accounts.models import User
 from conftest import as_app_role
+from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.roles import Role

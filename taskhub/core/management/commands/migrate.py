@@ -32,6 +32,8 @@ class Command(DjangoMigrate):
             if options["verbosity"] >= 1 and connection.vendor == "postgresql":
                 names = dbroles.role_names()
                 if granted:
-                    self.stdout.write(f"Granted {names['app']} and {names['platform']} their privileges as {names['owner']}.")
+                    self.stdout.write(
+                        f"Granted {names['app']} and {names['platform']} their privileges as {names['owner']}."
+                    )
                 if changed:
                     self.stdout.write("Stored the tenant-context key (derived from SECRET_KEY).")

@@ -159,6 +159,48 @@ def probe_clock() -> tuple[bool, str]:
     return ok, f"database clock {'within' if ok else 'off by more than'} {MAX_CLOCK_SKEW_SECONDS:g} s ({skew:.2f} s)"
 
 
+def probe_database_roles() -> tuple[bool, str]:
+    """Pass when the runtime role cannot lower the tenant wall; name each of the three roles."""
+    from taskhub.core import dbroles  # noqa: PLC0415
+
+    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+        return True, "not PostgreSQL: no row-level security, only the application layer"
+    names = dbroles.role_names()
+    app = dbroles.inspect_role(DEFAULT_DB_ALIAS)
+    parts = [f"app {app.name}: {'; '.join(app.problems) or 'owns nothing, no superuser, no BYPASSRLS'}"]
+    if not dbroles.split():
+        parts.append(f"one role for owner, app and platform ({names['app'] or app.name}): development mode")
+    else:
+        parts.append(f"owner {names['owner']}")
+        if "platform" in settings.DATABASES:
+            platform = dbroles.inspect_role("platform")
+            parts.append(f"platform {platform.name}: {'BYPASSRLS' if platform.bypassrls else 'NO BYPASSRLS'}")
+            if not platform.bypassrls and not platform.superuser:
+                return False, "; ".join([*parts, "the platform role cannot see across tenants"])
+    ok = not app.problems or settings.DB_ALLOW_OWNER_ROLE
+    if app.problems and settings.DB_ALLOW_OWNER_ROLE:
+        parts.append("accepted by DB_ALLOW_OWNER_ROLE: row-level security guards only against a forgotten filter")
+    return ok, "; ".join(parts)
+
+
+def probe_tenant_context() -> tuple[bool, str]:
+    """Pass when the database accepts this process's tenant contexts (its key matches SECRET_KEY)."""
+    import uuid  # noqa: PLC0415
+
+    from django.db import transaction  # noqa: PLC0415
+
+    from taskhub.core import rls  # noqa: PLC0415
+
+    if not rls.enabled():
+        return True, "not PostgreSQL: no tenant context to verify"
+    try:
+        with transaction.atomic():
+            rls.set_context(organization_id=uuid.uuid4())
+    except Exception as exc:  # noqa: BLE001 - the database's refusal is the finding
+        return False, f"refused ({' '.join(str(exc).split())[:160]}); run manage.py migrate with this SECRET_KEY"
+    return True, "the database verifies contexts signed with this SECRET_KEY"
+
+
 def _run(name: str, probe: Probe) -> Item:
     try:
         ok, detail = probe()
@@ -176,6 +218,8 @@ def checklist() -> list[Item]:
         ("migrations", probe_migrations),
         ("superuser", probe_superuser),
         ("clock", probe_clock),
+        ("database_roles", probe_database_roles),
+        ("tenant_context", probe_tenant_context),
     ):
         live.append(_run(name, probe) if database.ok else Item(name, False, "not checked: the database is unreachable"))
     live += [_run("redis", probe_redis), _run("static_files", probe_static_files)]

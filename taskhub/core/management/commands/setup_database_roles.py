@@ -54,7 +54,9 @@ class Command(BaseCommand):
         import psycopg  # noqa: PLC0415 - PostgreSQL only
 
         if not env.is_set("DATABASE_ADMIN_URL"):
-            raise CommandError("Set DATABASE_ADMIN_URL to a superuser connection, e.g. postgres://postgres:...@host/db.")
+            raise CommandError(
+                "Set DATABASE_ADMIN_URL to a superuser connection, e.g. postgres://postgres:...@host/db."
+            )
         default = settings.DATABASES["default"]
         if "postgresql" not in default["ENGINE"]:
             raise CommandError("The app's database is not PostgreSQL (set DB_NAME/DB_HOST or DATABASE_URL).")
@@ -125,8 +127,8 @@ class Command(BaseCommand):
         # The platform may act as the app (the test suite runs requests that way); never the reverse.
         for member in ("owner", "app"):
             granted = connection.execute(
-                "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member "
-                "WHERE r.rolname = %s AND u.rolname = %s",
+                "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = %s AND u.rolname = %s",
                 [names["platform"], names[member]],
             ).fetchone()
             if granted:
