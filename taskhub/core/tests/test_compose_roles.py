@@ -15,6 +15,7 @@ Everything scratch is named ``taskhub_compose_*`` and dropped in ``finally``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -407,3 +408,22 @@ def test_db_init_and_migrate_make_the_roles_the_api_relies_on(
         check=False,
     )
     assert started.returncode == 0, started.stdout + started.stderr
+    # ...and preflight, in that environment, names the three roles (other items fail here:
+    # no Redis, no static files, no staff account).
+    preflight = subprocess.run(
+        [sys.executable, "manage.py", "preflight", "--json"],
+        cwd=REPO,
+        env=api,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # The report is the indented document; one-line JSON log records may come before it.
+    report = json.loads(preflight.stdout[preflight.stdout.index("{\n") :])
+    items = {item["name"]: item for item in report["items"]}
+    assert items["database_roles"]["ok"], items["database_roles"]
+    assert items["database_roles"]["detail"] == (
+        f"app {app}: owns nothing, no superuser, no BYPASSRLS; owner {owner}; platform {platform}: BYPASSRLS"
+    )
+    assert items["tenant_context"]["ok"], items["tenant_context"]
