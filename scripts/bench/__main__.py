@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from scripts.bench import context
 from scripts.bench.load import ensure_wrk
 from scripts.bench.report import plans_text, results_table, routes_table, targets, targets_table
 from scripts.bench.scenarios import Runner, Scale, Settings
@@ -67,6 +68,8 @@ def main() -> None:
     )
     with bench_stack(workers=arguments.workers) as stack:
         print(f"Servers up and migrated in {time.monotonic() - started:.0f} s (PostgreSQL port {stack.postgres.port})")
+        costs = context.measure(stack.environment())
+        print(costs.text(), flush=True)
         runner = Runner(stack, settings)
         scales = []
         for index, organizations in enumerate((arguments.small, arguments.large)):
@@ -103,6 +106,8 @@ def main() -> None:
     print()
     print(targets_table(rows))
     print()
+    print(costs.text())
+    print()
     seeding = ", ".join(f"{scale.name} {scale.seed_seconds:.0f} s" for scale in scales)
     print(f"PostgreSQL {postgres_version}; seeding {seeding}; make bench took {total:.0f} s.")
     print(f"Load average at the end (1, 5, 15 min): {', '.join(f'{value:.1f}' for value in os.getloadavg())}.")
@@ -123,6 +128,7 @@ def main() -> None:
             ],
             "sustained": {**asdict(sustained), "rps": sustained.rps},
             "targets": [asdict(row) for row in rows],
+            "tenant_context": asdict(costs),
         }
         arguments.json.write_text(json.dumps(document, indent=2))
 

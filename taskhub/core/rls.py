@@ -216,12 +216,31 @@ def bypass(reason: str) -> Iterator[None]:
     (SQLite, or one role in development) it is the default connection.
     """
     logger.info("platform access (row-level security bypassed): %s", reason)
+    alias = platform_alias()
     token = _platform.set(True)
     try:
-        with transaction.atomic(using=platform_alias()):
+        with transaction.atomic(using=alias):
+            if enabled(alias) and not _bypasses(alias):
+                # Without BYPASSRLS every tenant table would look empty: fail loudly, not quietly.
+                raise PlatformUnavailable(
+                    f"{reason}: the database role {connections[alias].settings_dict.get('USER')!r} cannot bypass "
+                    "row-level security, so it would see no tenant's rows. Set DB_PLATFORM_USER to a role with "
+                    "BYPASSRLS (manage.py setup_database_roles)."
+                )
             yield
     finally:
         _platform.reset(token)
+
+
+class PlatformUnavailable(RuntimeError):
+    """No role that may cross tenants is configured (one role, without BYPASSRLS)."""
+
+
+def _bypasses(alias: str) -> bool:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 class PlatformRouter:
@@ -282,20 +301,18 @@ CONTEXT_SQL = [
         outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64)
     )""",
     f"REVOKE ALL ON {SCHEMA}.key FROM PUBLIC",
-    # The seal over the current values; every name schema-qualified (a SECURITY DEFINER body).
-    f"""CREATE FUNCTION {SCHEMA}.seal(organization_id text, user_id text, api_key_prefix text,
-            invitation_token_hash text) RETURNS text
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
-        SELECT {_MAC.format(message=_SEAL_MESSAGE)} FROM {SCHEMA}.key k WHERE k.id = 1
-    $$""",  # noqa: S608 - constants only
+    # enter(): check the app's MAC and the token's age, then store the values and their seal.
+    # Every name is schema-qualified or a pg_catalog built-in: a SECURITY DEFINER body must not
+    # resolve anything through the caller's search_path.
     f"""CREATE FUNCTION {SCHEMA}.enter(organization_id text, user_id text, api_key_prefix text,
             invitation_token_hash text, issued_at_ms bigint, mac text) RETURNS void
         LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
         DECLARE
             expected text;
+            seal text;
         BEGIN
-            SELECT {_MAC.format(message=_ENTER_MESSAGE)}
-              INTO expected FROM {SCHEMA}.key k WHERE k.id = 1;
+            SELECT {_MAC.format(message=_ENTER_MESSAGE)}, {_MAC.format(message=_SEAL_MESSAGE)}
+              INTO expected, seal FROM {SCHEMA}.key k WHERE k.id = 1;
             IF expected IS NULL THEN
                 RAISE EXCEPTION 'taskhub_rls: no context key in this database; run manage.py migrate'
                     USING ERRCODE = 'insufficient_privilege';
@@ -312,28 +329,37 @@ CONTEXT_SQL = [
                     set_config('taskhub.user_id', user_id, true),
                     set_config('taskhub.api_key_prefix', api_key_prefix, true),
                     set_config('taskhub.invitation_token_hash', invitation_token_hash, true),
-                    set_config('taskhub.seal',
-                               {SCHEMA}.seal(organization_id, user_id, api_key_prefix, invitation_token_hash),
-                               true);
+                    set_config('taskhub.seal', seal, true);
         END
     $$""",  # noqa: S608 - constants only
-    # The one value a getter returns, or NULL when the seal does not match the settings.
+    # verified(): the one value a getter returns, or NULL when the seal does not match the
+    # settings. Once per statement and table, so no SET clause (its save and restore cost more
+    # than the rest). The caller's search_path cannot redirect the body: the key table is
+    # schema-qualified, pg_catalog is searched first unless named later, and the roles that call
+    # this can create no schema and no object in any schema (setup_database_roles).
     f"""CREATE FUNCTION {SCHEMA}.verified(name text) RETURNS text
-        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
         DECLARE
-            o text := coalesce(current_setting('taskhub.organization_id', true), '');
-            u text := coalesce(current_setting('taskhub.user_id', true), '');
-            p text := coalesce(current_setting('taskhub.api_key_prefix', true), '');
-            i text := coalesce(current_setting('taskhub.invitation_token_hash', true), '');
+            organization_id text := coalesce(current_setting('taskhub.organization_id', true), '');
+            user_id text := coalesce(current_setting('taskhub.user_id', true), '');
+            api_key_prefix text := coalesce(current_setting('taskhub.api_key_prefix', true), '');
+            invitation_token_hash text :=
+                coalesce(current_setting('taskhub.invitation_token_hash', true), '');
             seal text := coalesce(current_setting('taskhub.seal', true), '');
+            expected text;
         BEGIN
-            IF seal = '' OR seal IS DISTINCT FROM {SCHEMA}.seal(o, u, p, i) THEN
+            IF seal = '' THEN
                 RETURN NULL;
             END IF;
-            RETURN nullif(CASE name WHEN 'organization_id' THEN o WHEN 'user_id' THEN u
-                                    WHEN 'api_key_prefix' THEN p WHEN 'invitation_token_hash' THEN i END, '');
+            SELECT {_MAC.format(message=_SEAL_MESSAGE)} INTO expected FROM {SCHEMA}.key k WHERE k.id = 1;
+            IF seal IS DISTINCT FROM expected THEN
+                RETURN NULL;
+            END IF;
+            RETURN nullif(CASE name WHEN 'organization_id' THEN organization_id WHEN 'user_id' THEN user_id
+                                     WHEN 'api_key_prefix' THEN api_key_prefix
+                                     WHEN 'invitation_token_hash' THEN invitation_token_hash END, '');
         END
-    $$""",
+    $$""",  # noqa: S608 - constants only
     f"""CREATE FUNCTION {SCHEMA}.organization_id() RETURNS uuid LANGUAGE sql STABLE
         AS $$ SELECT {SCHEMA}.verified('organization_id')::uuid $$""",
     f"""CREATE FUNCTION {SCHEMA}.user_id() RETURNS uuid LANGUAGE sql STABLE
@@ -344,7 +370,6 @@ CONTEXT_SQL = [
         AS $$ SELECT {SCHEMA}.verified('invitation_token_hash') $$""",
     f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {SCHEMA} FROM PUBLIC",
 ]
-CONTEXT_FUNCTIONS = ("enter", "organization_id", "user_id", "api_key_prefix", "invitation_token_hash")
 
 
 class CreateTenantContext(Operation):

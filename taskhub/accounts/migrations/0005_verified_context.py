@@ -25,6 +25,7 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
+REVOKE ALL ON FUNCTION taskhub_rls.guard_user_privileges() FROM PUBLIC;
 CREATE TRIGGER taskhub_guard_user_privileges BEFORE INSERT OR UPDATE ON accounts_user
     FOR EACH ROW EXECUTE FUNCTION taskhub_rls.guard_user_privileges();
 """

@@ -102,3 +102,20 @@ def test_preflight_fails_the_tenant_context_when_secret_key_is_not_the_one_migra
     assert not ok
     assert "bad signature" in detail
     assert "run manage.py migrate with this SECRET_KEY" in detail
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_bypass_refuses_a_role_that_would_see_no_tenant_instead_of_returning_nothing():
+    from taskhub.core import rls  # noqa: PLC0415
+
+    # The suite is the platform role between requests: bypass() works.
+    with rls.bypass("test"):
+        pass
+    # A single role without BYPASSRLS (what the app role is): loud, not an empty export.
+    with (
+        as_app_role(),
+        pytest.raises(rls.PlatformUnavailable, match="cannot bypass row-level security"),
+        rls.bypass("test: export"),
+    ):
+        pass

@@ -50,7 +50,17 @@ def test_preflight_reports_the_test_database_reachable_and_migrated():
 
 def test_preflight_lists_every_deploy_checklist_item_and_the_live_ones():
     names = list(items())
-    expected_live = ["database", "database_tls", "migrations", "superuser", "clock", "redis", "static_files"]
+    expected_live = [
+        "database",
+        "database_tls",
+        "migrations",
+        "superuser",
+        "clock",
+        "database_roles",
+        "tenant_context",
+        "redis",
+        "static_files",
+    ]
     assert names == [entry.name for entry in CHECKLIST] + ["system_checks", *expected_live]
 
 
