@@ -1,12 +1,19 @@
 """The restore drill: back up a seeded database with scripts/backup, restore it with scripts/restore.
 
 Black-box, against the PostgreSQL server the suite uses (DB_HOST/DB_PORT, superuser
-``postgres``): a scratch app role (no superuser, no BYPASSRLS) owns a scratch source database,
-migrated and seeded with ``manage.py`` (several organizations); scripts/create_backup_role.sql
-makes a scratch backup role; scripts/backup dumps; scripts/restore loads the dump into an empty
-scratch database owned by the app role. Every table of the schema must then have the same
-row count and the same checksum of its rows (read as the superuser on both sides), and the
-row-level security policies must be back, still forced.
+``postgres``), with the three roles production has: ``manage.py setup_database_roles`` makes
+a scratch owner (owns the tables, ``migrate`` runs as it), app (no superuser, no BYPASSRLS,
+owns nothing) and platform role (BYPASSRLS), and a scratch source and target database owned by
+the owner. Every ``manage.py`` call uses the Scratch's one SECRET_KEY (the tenant-context key
+``migrate`` stores derives from it). The source is migrated and seeded (several
+organizations); scripts/create_backup_role.sql makes a scratch backup role; scripts/backup
+dumps; scripts/restore, connected as the owner, loads the dump into the empty target and
+counts its rows through the platform role. Every table of the schema must then have the same
+row count and the same checksum of its rows (read as the superuser on both sides); the
+row-level security policies must be back, still forced, and every grant as it was (the
+REVOKEs from PUBLIC on the tenant-context functions included). The dump holds no
+tenant-context key: after ``migrate`` stores it again, the app role sees each organization's
+rows in that organization's context and none without one.
 
 It also proves why the backup role exists: the same pg_dump run as the app role writes every
 tenant table empty, and scripts/backup refuses such a role.
@@ -19,6 +26,7 @@ server are missing.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -27,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +56,39 @@ TENANT_TABLES = (
     "projects_project",
     "tasks_task",
 )
+# Run with `manage.py shell -c` as the app role: what it sees of every tenant table with no
+# context and in each organization's, and whether it may call the sealing function itself.
+APP_VIEW = """
+import json
+from django.db import DatabaseError, connection, transaction
+from taskhub.core import rls
+
+
+def seen():
+    found = {}
+    with connection.cursor() as cursor:
+        for table in TENANT_TABLES:
+            cursor.execute(f"SELECT organization_id::text, count(*) FROM public.{table} GROUP BY 1")
+            for organization, rows in cursor.fetchall():
+                found.setdefault(organization, {})[table] = rows
+    return found
+
+
+with connection.cursor() as cursor:
+    cursor.execute("SELECT id::text FROM organizations_organization")
+    organizations = [row[0] for row in cursor.fetchall()]
+view = {"without": seen(), "within": {}}
+for organization in organizations:
+    with rls.scoped(organization_id=organization):
+        view["within"][organization] = seen()
+try:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT taskhub_rls.seal('', '', '', '')")
+    view["seal"] = "allowed"
+except DatabaseError:
+    view["seal"] = "denied"
+print(json.dumps(view))
+""".replace("TENANT_TABLES", repr(TENANT_TABLES))
 # Printed at the end (pytest -s shows them): what the drill measured.
 FIGURES: dict[str, Any] = {}
 
@@ -69,23 +110,36 @@ def _run(
 @dataclass
 class Scratch:
     suffix: str
+    owner_role: str
     app_role: str
+    platform_role: str
     backup_role: str
     source: str
     target: str
     root: Path
+    # One SECRET_KEY for every manage.py call: the tenant-context key migrate stores derives from it.
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
 
-    def url(self, database: str) -> str:
-        return f"postgresql://{self.app_role}:{self.app_role}@{HOST}:{PORT}/{database}"
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (self.backup_role, self.platform_role, self.app_role, self.owner_role)
+
+    def url(self, database: str, role: str) -> str:
+        """A URL for ``role`` (each scratch role's password is its name)."""
+        return f"postgresql://{role}:{role}@{HOST}:{PORT}/{database}"
 
     def app_environment(self, database: str, **extra: str) -> dict[str, str]:
         return child_environment(
             DJANGO_SETTINGS_MODULE="config.settings.local",
-            SECRET_KEY=secrets.token_urlsafe(48),
+            SECRET_KEY=self.secret_key,
             PYTHONDONTWRITEBYTECODE="1",
             DB_NAME=database,
             DB_USER=self.app_role,
             DB_PASSWORD=self.app_role,
+            DB_MIGRATION_USER=self.owner_role,
+            DB_MIGRATION_PASSWORD=self.owner_role,
+            DB_PLATFORM_USER=self.platform_role,
+            DB_PLATFORM_PASSWORD=self.platform_role,
             DB_HOST=HOST,
             DB_PORT=PORT,
             **extra,
@@ -101,29 +155,38 @@ def scratch(tmp_path) -> Iterator[Scratch]:
     suffix = secrets.token_hex(4)
     names = Scratch(
         suffix=suffix,
+        owner_role=f"taskhub_bk_owner_{suffix}",
         app_role=f"taskhub_bk_app_{suffix}",
+        platform_role=f"taskhub_bk_platform_{suffix}",
         backup_role=f"taskhub_bk_backup_{suffix}",
         source=f"taskhub_bk_src_{suffix}",
         target=f"taskhub_bk_dst_{suffix}",
         root=tmp_path,
     )
     try:
-        with e2e.superuser() as connection:
-            connection.execute(
-                f"CREATE ROLE {names.app_role} LOGIN PASSWORD '{names.app_role}' "
-                "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+        # The roles and both databases, as production makes them (the admin is the superuser).
+        admin = f"postgres://postgres@{HOST}:{PORT}/postgres"
+        for database in (names.source, names.target):
+            _run(
+                [sys.executable, "manage.py", "setup_database_roles", "--database-name", database],
+                env=names.app_environment(names.source, DATABASE_ADMIN_URL=admin),
+                timeout=120,
             )
-            connection.execute(f"CREATE DATABASE {names.source} OWNER {names.app_role}")
-            connection.execute(f"CREATE DATABASE {names.target} OWNER {names.app_role}")
         yield names
     finally:
         with e2e.superuser() as connection:
             for database in (names.source, names.target):
                 with contextlib.suppress(Exception):
                     connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-            for role in (names.backup_role, names.app_role):
+            # Grants on shared objects or in this database would keep a role alive; then the roles.
+            roles = ", ".join(names.roles)
+            existing = connection.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", [list(names.roles)])
+            if existing.fetchone()[0]:
+                for role in names.roles:
+                    with contextlib.suppress(Exception):
+                        connection.execute(f"DROP OWNED BY {role}")
                 with contextlib.suppress(Exception):
-                    connection.execute(f"DROP ROLE IF EXISTS {role}")
+                    connection.execute(f"DROP ROLE IF EXISTS {roles}")
 
 
 def _tables(database: str) -> list[str]:
@@ -156,6 +219,42 @@ def _security(database: str) -> dict[str, Any]:
             "SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies ORDER BY 1, 2"
         ).fetchall()
     return {"forced": forced, "policies": policies}
+
+
+def _grants(database: str) -> list[Any]:
+    """Who owns what and who may do what: schemas, tables, sequences, functions, default privileges."""
+    with e2e.superuser(database) as connection:
+        return connection.execute(
+            "SELECT 'schema', nspname, nspowner::regrole::text, nspacl::text FROM pg_namespace "
+            "WHERE nspname IN ('public', 'taskhub_rls') "
+            "UNION ALL SELECT c.relkind::text, n.nspname || '.' || c.relname, c.relowner::regrole::text, "
+            "c.relacl::text "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname IN ('public', 'taskhub_rls') AND c.relkind IN ('r', 'p', 'S', 'v', 'm') "
+            "UNION ALL SELECT 'function', p.oid::regprocedure::text, p.proowner::regrole::text, p.proacl::text "
+            "FROM pg_proc p WHERE p.pronamespace = 'taskhub_rls'::regnamespace "
+            "UNION ALL SELECT 'default ' || defaclobjtype::text, coalesce(defaclnamespace::regnamespace::text, ''), "
+            "defaclrole::regrole::text, defaclacl::text FROM pg_default_acl ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+
+
+def _context_keys(database: str) -> int:
+    """Rows in the tenant-context key table (read as the superuser)."""
+    with e2e.superuser(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM taskhub_rls.key").fetchone()[0])
+
+
+def _by_organization(database: str) -> dict[str, dict[str, int]]:
+    """Per organization: "<table>" -> rows of every tenant table, read as the superuser (no RLS)."""
+    seen: dict[str, dict[str, int]] = {}
+    with e2e.superuser(database) as connection:
+        for table in TENANT_TABLES:
+            rows = connection.execute(
+                f"SELECT organization_id::text, count(*) FROM public.{table} GROUP BY 1"  # noqa: S608 - our names
+            ).fetchall()
+            for organization, count in rows:
+                seen.setdefault(organization, {})[table] = int(count)
+    return seen
 
 
 def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
@@ -206,7 +305,7 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
     _run(
         [
             "psql", "-X", "-q", "-U", "postgres", "-d", scratch.source, "-v", "ON_ERROR_STOP=1",
-            "-v", f"backup_role={scratch.backup_role}", "-v", f"app_role={scratch.app_role}",
+            "-v", f"backup_role={scratch.backup_role}", "-v", f"owner_role={scratch.owner_role}",
             "-f", "scripts/create_backup_role.sql",
         ],
         env=scratch.psql_environment(),
@@ -223,30 +322,55 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
     assert (offsite / dump.name).read_bytes() == dump.read_bytes()
     FIGURES["dump_bytes"] = dump.stat().st_size
 
+    # Restored as the owner (it owns every object, as migrate needs), counted through the platform role.
+    target_url = scratch.url(scratch.target, scratch.owner_role)
+    restore_env = scratch.psql_environment(
+        RESTORE_COUNT_DATABASE_URL=scratch.url(scratch.target, scratch.platform_role)
+    )
     started = time.monotonic()
-    restored = _run(["scripts/restore", str(dump), scratch.url(scratch.target)], env=scratch.psql_environment())
+    restored = _run(["scripts/restore", str(dump), target_url], env=restore_env)
     FIGURES["restore_s"] = round(time.monotonic() - started, 2)
 
     after = _fingerprint(scratch.target)
     assert set(after) == set(before)
     assert after == before
     assert _security(scratch.target) == _security(scratch.source)
+    # The tenant-context key stays out of the dump: the source has it, the copy not (yet).
+    assert _context_keys(scratch.source) == 1
+    assert _context_keys(scratch.target) == 0
+    # The grants came back with the objects; the target's default privileges (setup_database_roles)
+    # add only the app's DML on django_migrations, which the migrate below revokes again.
+    source_grants = _grants(scratch.source)
+    assert {row for row in _grants(scratch.target) if row[1] != "public.django_migrations"} == {
+        row for row in source_grants if row[1] != "public.django_migrations"
+    }
     printed = dict(line.rsplit(" ", 1) for line in restored.stdout.strip().splitlines())
     assert {table: int(count) for table, count in printed.items()} == {t: rows for t, (rows, _) in before.items()}
     FIGURES["rows"] = sum(rows for rows, _ in before.values())
 
-    # The restored database is the app's: it migrates (nothing to do) and checks clean as the app role.
+    # The restored database is the app's: it migrates (no migration to run; it stores the
+    # context key and grants again) and checks clean as the app role...
     target_env = scratch.app_environment(scratch.target)
     _run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=target_env, timeout=120)
+    assert _context_keys(scratch.target) == 1
+    assert _grants(scratch.target) == source_grants
     _run([sys.executable, "manage.py", "check", "--database", "default"], env=target_env)
+    # ...and the app role sees each organization's rows in its context, none without one, and
+    # cannot seal a context of its own.
+    shell = _run([sys.executable, "manage.py", "shell", "-c", APP_VIEW], env=target_env)
+    view = json.loads(shell.stdout.strip().splitlines()[-1])
+    expected = _by_organization(scratch.target)
+    assert len(expected) == 3
+    assert view["without"] == {}
+    # In an organization's context, that organization's rows and nothing of the others'.
+    assert view["within"] == {organization: {organization: rows} for organization, rows in expected.items()}
+    assert view["seal"] == "denied"
 
     # A non-empty target is refused; --force restores over it.
-    again = _run(
-        ["scripts/restore", str(dump), scratch.url(scratch.target)], env=scratch.psql_environment(), check=False
-    )
+    again = _run(["scripts/restore", str(dump), target_url], env=restore_env, check=False)
     assert again.returncode != 0
     assert "not empty" in again.stderr
-    _run(["scripts/restore", "--force", str(dump), scratch.url(scratch.target)], env=scratch.psql_environment())
+    _run(["scripts/restore", "--force", str(dump), target_url], env=restore_env)
     assert _fingerprint(scratch.target) == before
 
     # A damaged dump is refused before anything is touched.
@@ -256,11 +380,7 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    bad = _run(
-        ["scripts/restore", "--force", str(damaged), scratch.url(scratch.target)],
-        env=scratch.psql_environment(),
-        check=False,
-    )
+    bad = _run(["scripts/restore", "--force", str(damaged), target_url], env=restore_env, check=False)
     assert bad.returncode != 0
     assert "checksum mismatch" in bad.stderr
 

@@ -1,11 +1,17 @@
 """Every project app's migrations run backwards to zero and forwards again, with data in place.
 
-On a scratch PostgreSQL database owned by a scratch app role (no superuser, no BYPASSRLS):
-``migrate``, ``seed_tenants`` (three organizations), then ``migrate <app> zero`` for each
-project app in reverse dependency order, then ``migrate`` again. At the end every tenant table
-has its forced ``tenant_isolation`` policy back, ``check --database default`` (the RLS system
-check) passes and seeding works again. Skipped like the restore drill: on CI's SQLite pass, and
-outside CI without the PostgreSQL client tools or server.
+On a scratch PostgreSQL database set up as production sets one up: ``manage.py
+setup_database_roles`` (run with the superuser as its admin connection) makes three scratch
+roles, an owner (owns the database and everything ``migrate`` creates), an app role (no
+superuser, no BYPASSRLS, owns nothing) and a platform role (BYPASSRLS, what ``seed_tenants``
+runs as), and the database. Every ``manage.py`` call names the three roles and the test's one
+SECRET_KEY (the tenant-context key that ``migrate`` stores derives from it). Then: ``migrate``,
+``seed_tenants`` (three organizations), then ``migrate <app> zero`` for each project app in
+reverse dependency order, then ``migrate`` again. At the end every tenant table has its forced
+``tenant_isolation`` policy back, ``check --database default`` (the RLS system check, as the
+app role) passes and seeding works again. The scratch database and roles are dropped in
+``finally``. Skipped like the restore drill: on CI's SQLite pass, and outside CI without the
+PostgreSQL client tools or server.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -43,40 +50,78 @@ pytestmark = [
 ]
 
 
+@dataclass(frozen=True)
+class Scratch:
+    """A scratch database, its three roles (each role's password is its name) and the SECRET_KEY of every call."""
+
+    name: str
+    owner: str
+    app: str
+    platform: str
+    secret_key: str
+
+    @property
+    def roles(self) -> tuple[str, str, str]:
+        return (self.owner, self.app, self.platform)
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        return child_environment(
+            DJANGO_SETTINGS_MODULE="config.settings.local",
+            SECRET_KEY=self.secret_key,
+            PYTHONDONTWRITEBYTECODE="1",
+            DB_NAME=self.name,
+            DB_USER=self.app,
+            DB_PASSWORD=self.app,
+            DB_MIGRATION_USER=self.owner,
+            DB_MIGRATION_PASSWORD=self.owner,
+            DB_PLATFORM_USER=self.platform,
+            DB_PLATFORM_PASSWORD=self.platform,
+            DB_HOST=HOST,
+            DB_PORT=PORT,
+            **extra,
+        )
+
+
+def _drop_scratch(name: str, roles: tuple[str, ...]) -> None:
+    """Drop the database, then whatever the roles still own or were granted elsewhere, then the roles."""
+    with e2e.superuser() as connection:
+        with contextlib.suppress(Exception):
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        existing = [
+            row[0] for row in connection.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [list(roles)])
+        ]
+        if not existing:
+            return
+        listed = ", ".join(existing)
+        with contextlib.suppress(Exception):
+            connection.execute(f"DROP OWNED BY {listed}")  # grants on shared objects and in this database
+        with contextlib.suppress(Exception):
+            connection.execute(f"DROP ROLE IF EXISTS {listed}")
+
+
 @pytest.fixture
-def database() -> Iterator[str]:
+def database() -> Iterator[Scratch]:
     e2e.require_superuser()
     suffix = secrets.token_hex(4)
-    role, name = f"taskhub_bk_app_{suffix}", f"taskhub_bk_mig_{suffix}"
-    try:
-        with e2e.superuser() as connection:
-            connection.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{role}' NOSUPERUSER NOBYPASSRLS")
-            connection.execute(f"CREATE DATABASE {name} OWNER {role}")
-        yield name
-    finally:
-        with e2e.superuser() as connection:
-            with contextlib.suppress(Exception):
-                connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            with contextlib.suppress(Exception):
-                connection.execute(f"DROP ROLE IF EXISTS {role}")
-
-
-def _manage(database: str, *arguments: str) -> str:
-    role = database.replace("_mig_", "_app_")
-    environment = child_environment(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        PYTHONDONTWRITEBYTECODE="1",
-        DB_NAME=database,
-        DB_USER=role,
-        DB_PASSWORD=role,
-        DB_HOST=HOST,
-        DB_PORT=PORT,
+    scratch = Scratch(
+        name=f"taskhub_bk_mig_{suffix}",
+        owner=f"taskhub_bk_owner_{suffix}",
+        app=f"taskhub_bk_app_{suffix}",
+        platform=f"taskhub_bk_platform_{suffix}",
+        secret_key=secrets.token_urlsafe(48),
     )
+    try:
+        _manage(scratch, "setup_database_roles", DATABASE_ADMIN_URL=f"postgres://postgres@{HOST}:{PORT}/postgres")
+        yield scratch
+    finally:
+        _drop_scratch(scratch.name, scratch.roles)
+
+
+def _manage(database: Scratch, *arguments: str, **extra: str) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *arguments],
         cwd=REPO,
-        env=environment,
+        env=database.environment(**extra),
         capture_output=True,
         text=True,
         timeout=120,
@@ -103,18 +148,27 @@ def _tables(database: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def test_project_migrations_reverse_to_zero_and_reapply(database: str) -> None:
+def _owners(database: str) -> set[str]:
+    """Who owns the tables of the public schema."""
+    with e2e.superuser(database) as connection:
+        rows = connection.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_project_migrations_reverse_to_zero_and_reapply(database: Scratch) -> None:
     _manage(database, "migrate", "--noinput", "-v0")
-    assert _protected(database) == TENANT_TABLES
+    assert _protected(database.name) == TENANT_TABLES
+    assert _owners(database.name) == {database.owner}
     _manage(database, "seed_tenants", "--organizations", "3", "--projects", "2", "--tasks", "3")
 
     for app in REVERSE_ORDER:
         _manage(database, "migrate", app, "zero", "--noinput", "-v0")
-        assert not {table for table in _tables(database) if table.startswith(f"{app}_")}, app
-    assert not _protected(database)
-    assert not TENANT_TABLES & _tables(database)
+        assert not {table for table in _tables(database.name) if table.startswith(f"{app}_")}, app
+    assert not _protected(database.name)
+    assert not TENANT_TABLES & _tables(database.name)
 
     _manage(database, "migrate", "--noinput", "-v0")
-    assert _protected(database) == TENANT_TABLES
+    assert _protected(database.name) == TENANT_TABLES
+    assert _owners(database.name) == {database.owner}
     _manage(database, "check", "--database", "default")
     assert "Seeded 3" in _manage(database, "seed_tenants", "--organizations", "3")
