@@ -81,6 +81,12 @@ def grant_statements(connection: Any, *, app: str, platform: str) -> list[str]:
             *(f"{rls.SCHEMA}.{name}()" for name in rls.VARIABLES),
         ]
     )
+    # What the migration revoked, again: a restore with --no-acl (or a hand-made function) must
+    # not leave the key or a context function open to PUBLIC.
+    statements += [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {rls.SCHEMA} FROM PUBLIC",
+        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {rls.SCHEMA} FROM PUBLIC",
+    ]
     for role, dml in ((app, "SELECT, INSERT, UPDATE, DELETE"), (platform, "SELECT, INSERT, UPDATE, DELETE, TRUNCATE")):
         grantee = _quote(connection, role)
         statements += [
