@@ -205,11 +205,103 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Taskhub API",
-    "DESCRIPTION": "Multi-tenant projects and tasks. Every token acts inside one organization.",
+    # The front page of /api/redoc/ and /api/docs/; docs/authentication.md and README.md say it at length.
+    "DESCRIPTION": (
+        "Multi-tenant projects and tasks. Organizations are tenants: every token or API key acts inside exactly "
+        "one organization, and another organization's data is invisible to it (404). Each operation says who "
+        "may call it: viewer, member, admin or owner, the roles of README's table.\n"
+        "\n"
+        "## Sign up and sign in\n"
+        "\n"
+        "- `POST /api/v1/auth/register/` creates a user and an organization they own, and answers a token "
+        "pair for it.\n"
+        "- `POST /api/v1/auth/token/` exchanges a username and password for a pair bound to one "
+        "organization: the one named in `organization` (an id or a slug), else the user's first.\n"
+        "- The **access token** is a JWT bound to that organization (its `org` claim) with the user's role "
+        "there, valid 15 minutes by default. Send it as `Authorization: Bearer <access>`.\n"
+        "- The **refresh token** (7 days) buys a new pair at `POST /api/v1/auth/token/refresh/`. Refresh "
+        "rotates: the refresh token sent is blacklisted, and replaying it answers 401.\n"
+        "- `POST /api/v1/auth/logout/` ends one session (its refresh token, and the access token sent with "
+        "it); with `everywhere: true`, every session of the user. A role change, a removal from the "
+        "organization or a password change refuses the affected access tokens from their next request.\n"
+        "- Under RS256, `GET /.well-known/jwks.json` publishes the keys that verify access tokens.\n"
+        "\n"
+        "## Switching organization\n"
+        "\n"
+        "A user in several organizations sends `POST /api/v1/auth/switch/` with "
+        '`{"organization": "<id or slug>"}` and a Bearer token, and gets a new pair bound to that '
+        "organization. `GET /api/v1/auth/me/` lists the user's memberships. API keys cannot switch.\n"
+        "\n"
+        "## API keys\n"
+        "\n"
+        "Admins and owners create machine credentials at `POST /api/v1/api-keys/`, with role `member` or "
+        "`viewer`. The key, `thk_<prefix>_<secret>`, appears once, in that answer; send it as "
+        "`Authorization: Api-Key thk_...`. It acts in its organization with its role until revoked "
+        "(`DELETE /api/v1/api-keys/{id}/`).\n"
+        "\n"
+        "## Errors\n"
+        "\n"
+        'Every error is JSON in one shape, `{"detail", "code", "errors"?}`: `detail` for people, `code` for '
+        "programs (`not_found`, `permission_denied`, `throttled`, ...), and for invalid input `errors`, each "
+        "field's name to a list of `{message, code}`. Each operation lists the error answers it can give.\n"
+        "\n"
+        "## Pagination\n"
+        "\n"
+        'Lists are cursor-paginated: `{"next", "previous", "results"}`. Follow `next` until it is null; '
+        "`page_size` sets the page's length (default 20, at most 100). A tampered cursor answers 404.\n"
+        "\n"
+        "## Rate limits\n"
+        "\n"
+        "Requests are counted per client IP without a credential (60/min by default), per user or API key "
+        "(600/min), per organization (3000/min), and per client IP for sign-up, sign-in and accepting an "
+        "invitation (10/min). Past a limit the answer is 429 `throttled` with `Retry-After`, the seconds to "
+        "wait. Repeated wrong passwords lock the username and the client IP out: 429 `locked_out` "
+        "(15 minutes by default). A 503 `service_unavailable` carries `Retry-After` too.\n"
+        "\n"
+        "Outside this schema: `/health/` and `/health/live/` for load balancers, `/metrics` for Prometheus."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every tag the operations use, in the order ReDoc and Swagger UI list them.
+    "TAGS": [
+        {
+            "name": "auth",
+            "description": "Sign up, sign in, refresh, verify and sign out; switch organization; the caller's own "
+            "account and password; the public keys that verify tokens.",
+        },
+        {
+            "name": "organization",
+            "description": "The organization the credential acts in: show it, rename it (admins), delete or "
+            "export it (owners).",
+        },
+        {
+            "name": "members",
+            "description": "Who belongs to the organization and with which role: list, change a role (admins), "
+            "remove a member or leave.",
+        },
+        {
+            "name": "invitations",
+            "description": "Invite people by email and revoke invitations (admins); accept one to join an "
+            "organization.",
+        },
+        {
+            "name": "api-keys",
+            "description": "Machine credentials (`Authorization: Api-Key thk_...`) acting as member or viewer; "
+            "created and revoked by admins and owners.",
+        },
+        {"name": "projects", "description": "The organization's projects: each has a key and holds tasks."},
+        {
+            "name": "tasks",
+            "description": "Numbered tasks within projects: status, priority, assignee and due date; listed "
+            "across the organization or per project.",
+        },
+        {
+            "name": "audit",
+            "description": "The organization's audit log (admins): who did what to which object, when and from where.",
+        },
+    ],
     # Served from the sidecar's local static files: the docs work with no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from taskhub.audit.filters import AuditEventFilter
 from taskhub.audit.selectors import audit_event_list
 from taskhub.audit.serializers import AuditEventSerializer
+from taskhub.core.schema import ADMIN, operation_description
 from taskhub.organizations.tenancy import TenantAPIView
 
 
@@ -24,6 +25,15 @@ class AuditEventListApi(mixins.ListModelMixin, TenantAPIView):
     # Newest first by default (the paginator's ordering); oldest first on request.
     ordering_fields = ["created_at"]
 
+    @extend_schema(
+        summary="List the organization's audit events",
+        description=operation_description(
+            ADMIN,
+            "Lists who did what to which object, when and from where (actor, action, target, changes, IP, "
+            "request id), newest first (`ordering=created_at` for oldest first), cursor-paginated. Filter with "
+            "the query parameters below; there is no free-text search.",
+        ),
+    )
     def get(self, request: Request) -> Response:
         """List the organization's audit events, newest first."""
         return self.list(request)
@@ -35,6 +45,12 @@ class AuditEventDetailApi(TenantAPIView):
     permission_by_method = {"GET": "audit.read"}
     serializer_class = AuditEventSerializer
 
+    @extend_schema(
+        summary="Show an audit event",
+        description=operation_description(
+            ADMIN, "Shows one audit event of the organization.", "404 for an event of another organization."
+        ),
+    )
     def get(self, request: Request, id: str) -> Response:
         """Show one audit event."""
         return Response(AuditEventSerializer(self.get_object()).data)

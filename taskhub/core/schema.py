@@ -48,6 +48,27 @@ URI_TOO_LONG = (
 # Not in the error shape: no application code runs for it.
 URI_TOO_LONG_RESPONSE = {"description": URI_TOO_LONG, "content": {"text/html": {"schema": {"type": "string"}}}}
 
+# Who may call an operation, in README's words; each operation's description opens with one.
+ANYONE = "Anyone: the credential, if any, travels in the body and the `Authorization` header is ignored."
+SIGNED_IN = "A signed-in user (`Authorization: Bearer <access token>`); an API key gets 403 `api_key_bound`."
+ANY_CREDENTIAL = "Any credential: a signed-in user's access token or an API key."
+VIEWER = "Viewer and up: any member of the organization, and API keys of either role."
+MEMBER = "Member and up, and API keys with role `member`; viewers get 403."
+ADMIN = "Admin and up (admins and owners). Never an API key: its role is member or viewer."
+OWNER = "Owners only."
+
+
+def operation_description(who: str, what: str, errors: str = "") -> str:
+    """An operation's description for the docs: who may call it, what it does, its notable errors.
+
+    Every operation can also answer the errors ``AutoSchema`` lists (401, 429, 503, ...); ``errors``
+    names the ones particular to it, with their ``code``.
+    """
+    parts = [f"**Who may call it:** {who}", what]
+    if errors:
+        parts.append(f"**Notable errors:** {errors}")
+    return "\n\n".join(parts)
+
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, with each operation's error answers in the service's error shape."""

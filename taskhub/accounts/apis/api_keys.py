@@ -13,6 +13,7 @@ from taskhub.accounts.serializers.api_keys import (
     ApiKeySerializer,
 )
 from taskhub.accounts.services.api_keys import api_key_create, api_key_revoke
+from taskhub.core.schema import ADMIN, operation_description
 from taskhub.organizations.tenancy import TenantAPIView
 
 
@@ -25,11 +26,31 @@ class ApiKeyListApi(mixins.ListModelMixin, TenantAPIView):
     search_fields = ["name"]
     ordering_fields = ["created_at", "name"]
 
+    @extend_schema(
+        summary="List the organization's API keys",
+        description=operation_description(
+            ADMIN,
+            "Lists the organization's live (unrevoked) keys, without their secrets, cursor-paginated. Filter by "
+            "`role`, search by name, order with the query parameters below.",
+        ),
+    )
     def get(self, request: Request) -> Response:
         """List the organization's live API keys."""
         return self.list(request)
 
-    @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(
+        summary="Create an API key (its secret is shown once)",
+        description=operation_description(
+            ADMIN,
+            "Creates a machine credential with a `name` and a `role` (`member` or `viewer`) and answers it with "
+            "`key`, `thk_<prefix>_<secret>`: send it as `Authorization: Api-Key thk_...`. The key acts in this "
+            "organization with its role until revoked. Only a hash is stored: this answer "
+            "(`Cache-Control: no-store`) is the only place the secret ever appears.",
+            "400 `invalid_choice` for a role other than `member` or `viewer`.",
+        ),
+        request=ApiKeyCreateInputSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Create an API key; the response is the only place its secret ever appears."""
         serializer = ApiKeyCreateInputSerializer(data=request.data)
@@ -52,10 +73,26 @@ class ApiKeyDetailApi(TenantAPIView):
     permission_by_method = {"GET": "api_key.manage", "DELETE": "api_key.manage"}
     serializer_class = ApiKeySerializer
 
+    @extend_schema(
+        summary="Show an API key",
+        description=operation_description(
+            ADMIN,
+            "Shows one live key of the organization, without its secret.",
+            "404 for a revoked key or one of another organization.",
+        ),
+    )
     def get(self, request: Request, id: str) -> Response:
         """Show one live API key, without its secret."""
         return Response(ApiKeySerializer(self.get_object()).data)
 
+    @extend_schema(
+        summary="Revoke an API key",
+        description=operation_description(
+            ADMIN,
+            "Revokes the key: it is refused from its next request on. Answers 204.",
+            "404 for a key already revoked or of another organization.",
+        ),
+    )
     def delete(self, request: Request, id: str) -> Response:
         """Revoke an API key; it stops working on the next request."""
         api_key = self.get_object()

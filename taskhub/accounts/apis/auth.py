@@ -27,6 +27,7 @@ from taskhub.accounts.serializers.auth import (
 from taskhub.accounts.services import auth
 from taskhub.core.errors import Forbidden
 from taskhub.core.http import client_ip, request_id
+from taskhub.core.schema import ANY_CREDENTIAL, ANYONE, SIGNED_IN, operation_description
 from taskhub.core.throttling import AnonymousThrottle, SignInThrottle
 from taskhub.organizations.context import TenantContext, tenant_of
 
@@ -56,7 +57,19 @@ class SignInApi(PublicApi):
 
 @extend_schema(tags=["auth"])
 class RegisterApi(SignInApi):
-    @extend_schema(request=RegisterInputSerializer, responses={201: RegisterOutputSerializer})
+    @extend_schema(
+        summary="Sign up: create an account and an organization it owns",
+        description=operation_description(
+            f"{ANYONE} Throttled like sign-in, per client IP.",
+            "Creates a user and a new organization with that user as its owner, and answers the user, the "
+            "organization and a token pair (`access`, `refresh`) bound to it. The password must pass the "
+            "server's password validators.",
+            "400 `username_taken`, `email_taken`, `password_invalid`; 403 `signup_disabled` when sign-up is "
+            "turned off on this server (`SIGNUP_ENABLED`); 429 `throttled` past the sign-in rate.",
+        ),
+        request=RegisterInputSerializer,
+        responses={201: RegisterOutputSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Create an account and an organization it owns; answers tokens for it."""
         if not settings.SIGNUP_ENABLED:
@@ -73,7 +86,21 @@ class RegisterApi(SignInApi):
 
 @extend_schema(tags=["auth"])
 class TokenObtainApi(SignInApi):
-    @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        summary="Sign in: exchange a username and password for tokens",
+        description=operation_description(
+            f"{ANYONE} Throttled like sign-in, per client IP.",
+            "Answers an access token (15 minutes by default) and a refresh token (7 days) bound to "
+            "`organization` (an id or a slug) or, without it, to the user's first organization, with the "
+            "user's role there. Send the access token as `Authorization: Bearer <access>`.",
+            "401 `invalid_credentials` for an unknown username or a wrong password (the same answer for both); "
+            "403 `not_a_member` for an organization the user is not in, whether or not it exists; "
+            "429 `locked_out` after repeated wrong passwords (the username and the client IP, 15 minutes by "
+            "default), or `throttled` past the sign-in rate.",
+        ),
+        request=TokenObtainInputSerializer,
+        responses={200: TokenPairSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Exchange a username and password for tokens bound to one organization."""
         data = _valid(TokenObtainInputSerializer, request)
@@ -89,7 +116,18 @@ class TokenObtainApi(SignInApi):
 
 @extend_schema(tags=["auth"])
 class TokenRefreshApi(PublicApi):
-    @extend_schema(request=TokenRefreshInputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        summary="Refresh: rotate a refresh token for a new token pair",
+        description=operation_description(
+            ANYONE,
+            "Answers a new access and refresh token for the same organization, with the member's current role. "
+            "Rotation: the refresh token sent is blacklisted, so a replayed one is refused.",
+            "401 `token_not_valid` for a refresh token that is invalid, expired, already used or revoked, or "
+            "whose user is no longer a member of the organization.",
+        ),
+        request=TokenRefreshInputSerializer,
+        responses={200: TokenPairSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Rotate a refresh token: a new pair, and the old refresh token stops working."""
         data = _valid(TokenRefreshInputSerializer, request)
@@ -99,6 +137,13 @@ class TokenRefreshApi(PublicApi):
 @extend_schema(tags=["auth"])
 class TokenVerifyApi(PublicApi):
     @extend_schema(
+        summary="Verify: check that a token is still valid",
+        description=operation_description(
+            ANYONE,
+            'Answers 200 `{"valid": true}` for a live access token (revocation included: a role change, a '
+            "removal, a logout, a password change) or a live refresh token.",
+            "401 `token_not_valid` for a token that is invalid, expired or revoked.",
+        ),
         request=TokenVerifyInputSerializer,
         responses={200: inline_serializer("TokenVerifyOutput", {"valid": serializers.BooleanField()})},
     )
@@ -113,7 +158,19 @@ class TokenVerifyApi(PublicApi):
 class LogoutApi(APIView):
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(request=LogoutInputSerializer, responses={204: None})
+    @extend_schema(
+        summary="Sign out: blacklist a refresh token",
+        description=operation_description(
+            "Anyone holding a refresh token (in the body). Send the session's access token as well "
+            "(`Authorization: Bearer`) and it is refused from then on, not only when it expires.",
+            "Ends the session: the refresh token is blacklisted and the access token sent with the request "
+            "is denylisted until it expires. With `everywhere: true` every session of the user ends, in every "
+            "organization, as after a password change. Answers 204.",
+            "401 `token_not_valid` for a refresh token that is invalid, expired or already blacklisted.",
+        ),
+        request=LogoutInputSerializer,
+        responses={204: None},
+    )
     def post(self, request: Request) -> Response:
         """End this session (the refresh token and the access token sent with it), or all of them."""
         data = _valid(LogoutInputSerializer, request)
@@ -124,7 +181,19 @@ class LogoutApi(APIView):
 
 @extend_schema(tags=["auth"])
 class SwitchApi(APIView):
-    @extend_schema(request=SwitchInputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        summary="Switch organization: get tokens for another organization",
+        description=operation_description(
+            SIGNED_IN,
+            "Answers a new token pair bound to `organization` (an id or a slug), one the user belongs to, with "
+            "the user's role there. Tokens already held keep acting in their own organization. "
+            "`GET /api/v1/auth/me/` lists the user's organizations.",
+            "403 `not_a_member` for an organization the user is not in, whether or not it exists; "
+            "403 `api_key_bound` for an API key.",
+        ),
+        request=SwitchInputSerializer,
+        responses={200: TokenPairSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Issue tokens for another organization the caller belongs to."""
         data = _valid(SwitchInputSerializer, request)
@@ -133,7 +202,15 @@ class SwitchApi(APIView):
 
 @extend_schema(tags=["auth"])
 class MeApi(APIView):
-    @extend_schema(responses={200: MeSerializer})
+    @extend_schema(
+        summary="Show the caller: user, organization, role and memberships",
+        description=operation_description(
+            ANY_CREDENTIAL,
+            "Answers the user (null for an API key), the organization the credential acts in, the role it acts "
+            "with, `credential` (`token` or `api_key`) and the user's memberships in every organization.",
+        ),
+        responses={200: MeSerializer},
+    )
     def get(self, request: Request) -> Response:
         """The caller, the organization the credential acts in, their role, and all memberships."""
         return Response(MeSerializer(me_for(context=tenant_of(request))).data)
@@ -141,7 +218,18 @@ class MeApi(APIView):
 
 @extend_schema(tags=["auth"])
 class PasswordChangeApi(APIView):
-    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None})
+    @extend_schema(
+        summary="Change the password and sign out everywhere",
+        description=operation_description(
+            SIGNED_IN,
+            "Checks `old_password`, validates `new_password` and sets it. Every refresh token of the user is "
+            "blacklisted and every access token, this one included, stops working: sign in again. Answers 204.",
+            "400 `wrong_password` (on `old_password`), `password_invalid` (on `new_password`); "
+            "403 `api_key_bound` for an API key.",
+        ),
+        request=PasswordChangeInputSerializer,
+        responses={204: None},
+    )
     def post(self, request: Request) -> Response:
         """Change the password; every token of the user, this one included, stops working."""
         context = tenant_of(request)
@@ -157,6 +245,15 @@ class PasswordChangeApi(APIView):
     responses={200: inline_serializer("JwksOutput", {"keys": serializers.ListField(child=serializers.DictField())})},
 )
 class JwksApi(PublicApi):
+    @extend_schema(
+        summary="Get the public keys that verify access tokens (JWKS)",
+        description=operation_description(
+            "Anyone; no credential needed.",
+            "A JSON Web Key Set. Under RS256: `JWT_PUBLIC_KEY` and every key in `JWT_EXTRA_PUBLIC_KEYS`, each "
+            "with its `kid` (the RFC 7638 thumbprint that tokens carry). Under HS256 `keys` is empty. Clients "
+            "may cache it for five minutes (`Cache-Control: public, max-age=300`).",
+        ),
+    )
     def get(self, request: Request) -> Response:
         """The public keys that verify access tokens (RS256); empty under HS256."""
         response = Response({"keys": tokens.token_backend.public_jwks})

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from taskhub.core.errors import DomainError, Forbidden
 from taskhub.core.http import client_ip, request_id
+from taskhub.core.schema import ADMIN, operation_description
 from taskhub.core.throttling import AnonymousThrottle, CredentialThrottle, SignInThrottle
 from taskhub.organizations.context import TenantContext
 from taskhub.organizations.invitation_filters import InvitationFilter
@@ -38,11 +39,32 @@ class InvitationListApi(mixins.ListModelMixin, TenantAPIView):
     search_fields = ["email"]
     ordering_fields = ["created_at", "expires_at"]
 
+    @extend_schema(
+        summary="List the organization's invitations",
+        description=operation_description(
+            ADMIN,
+            "Lists the organization's invitations (pending, accepted, revoked or expired), without their "
+            "tokens, cursor-paginated. Filter, search by email and order with the query parameters below.",
+        ),
+    )
     def get(self, request: Request) -> Response:
         """List the organization's invitations."""
         return self.list(request)
 
-    @extend_schema(request=InvitationCreateInputSerializer, responses={201: InvitationSerializer})
+    @extend_schema(
+        summary="Invite someone by email",
+        description=operation_description(
+            f"{ADMIN} Only owners invite an owner.",
+            "Creates an invitation with a `role` (default `member`), valid for `INVITATION_LIFETIME_DAYS` "
+            "(7 by default), and emails its token to the address. The token never appears in the answer; the "
+            "invitee sends it to `POST /api/v1/invitations/accept/`.",
+            "409 `already_member`, `invitation_pending`; 403 when an admin invites an owner; 429 past the "
+            "organization's `INVITATIONS_PER_HOUR` (50 by default); 503 `email_unavailable` when the email "
+            "cannot be sent (nothing is created).",
+        ),
+        request=InvitationCreateInputSerializer,
+        responses={201: InvitationSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Invite someone by email; the token goes to that address only, never into the answer."""
         serializer = InvitationCreateInputSerializer(data=request.data)
@@ -63,7 +85,15 @@ class InvitationDetailApi(TenantAPIView):
     permission_by_method = {"DELETE": "invitation.manage"}
     serializer_class = InvitationSerializer
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        summary="Revoke a pending invitation",
+        description=operation_description(
+            ADMIN,
+            "Revokes the invitation: its token stops working. Answers 204.",
+            "400 `invitation_not_pending` for an invitation already accepted, revoked or expired; 404.",
+        ),
+        responses={204: None},
+    )
     def delete(self, request: Request, id: str) -> Response:
         """Revoke a pending invitation."""
         invitation = self.get_object()
@@ -79,7 +109,22 @@ class InvitationAcceptApi(APIView):
     # Creating an account or guessing tokens: throttled like sign-in.
     throttle_classes = [SignInThrottle, AnonymousThrottle, CredentialThrottle]
 
-    @extend_schema(request=InvitationAcceptInputSerializer, responses={201: InvitationAcceptOutputSerializer})
+    @extend_schema(
+        summary="Accept an invitation and get tokens for its organization",
+        description=operation_description(
+            "The invitee, with the token from the email: signed in (a Bearer token for any organization), or "
+            "with no credential and a new `username` and `password`. An API key gets 403 `api_key_bound`. "
+            "Throttled like sign-in, per client IP.",
+            "Makes the user a member with the invitation's role and answers the organization, the role and a "
+            "token pair bound to it (201). A new user's account takes the invitation's email address.",
+            "400 `invitation_invalid`, `invitation_used`, `invitation_revoked`, `invitation_expired`, "
+            "`username_taken`, `password_invalid`, `already_signed_in` (a username sent with a Bearer token); "
+            "401 with neither a credential nor a username; 409 `already_member`, `email_taken` (an account has "
+            "that email: sign in and accept).",
+        ),
+        request=InvitationAcceptInputSerializer,
+        responses={201: InvitationAcceptOutputSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Accept an invitation, signed in or as a new user; answers tokens for the organization joined."""
         serializer = InvitationAcceptInputSerializer(data=request.data)

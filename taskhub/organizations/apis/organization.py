@@ -9,6 +9,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from taskhub.core.schema import ADMIN, OWNER, VIEWER, operation_description
 from taskhub.organizations.export import organization_export
 from taskhub.organizations.selectors import organization_queryset
 from taskhub.organizations.serializers.organization import (
@@ -31,11 +32,26 @@ class OrganizationApi(TenantAPIView):
     }
     serializer_class = OrganizationSerializer
 
+    @extend_schema(
+        summary="Show the current organization",
+        description=operation_description(
+            VIEWER, "Shows the organization the token or API key acts in: its id, name and slug."
+        ),
+    )
     def get(self, request: Request) -> Response:
         """Show the organization the credential acts in."""
         return Response(OrganizationSerializer(self.get_queryset().get()).data)
 
-    @extend_schema(request=OrganizationUpdateSerializer, responses={200: OrganizationSerializer})
+    @extend_schema(
+        summary="Rename the organization or change its slug",
+        description=operation_description(
+            ADMIN,
+            "Changes the `name`, the `slug`, or both; fields left out stay. The change is audited.",
+            "409 `slug_taken` for a slug another organization has.",
+        ),
+        request=OrganizationUpdateSerializer,
+        responses={200: OrganizationSerializer},
+    )
     def patch(self, request: Request) -> Response:
         """Rename the organization or change its slug."""
         serializer = OrganizationUpdateSerializer(data=request.data)
@@ -45,6 +61,15 @@ class OrganizationApi(TenantAPIView):
         )
         return Response(OrganizationSerializer(organization).data)
 
+    @extend_schema(
+        summary="Delete the organization and everything it owns",
+        description=operation_description(
+            OWNER,
+            "Deletes the organization with its memberships, invitations, API keys, projects, tasks and audit "
+            "events; every member's tokens for it stop working at once. It cannot be undone: "
+            "`GET /api/v1/organization/export/` first. Answers 204.",
+        ),
+    )
     def delete(self, request: Request) -> Response:
         """Delete the organization and everything it owns."""
         organization_delete(organization_id=self.tenant.organization_id, actor=self.actor)
@@ -56,7 +81,15 @@ class OrganizationExportApi(TenantAPIView):
     selector = organization_queryset
     permission_by_method = {"GET": "organization.export"}
 
-    @extend_schema(responses={200: OrganizationExportSerializer})
+    @extend_schema(
+        summary="Export the organization as JSON",
+        description=operation_description(
+            OWNER,
+            "Downloads every row the organization owns, with the users they refer to, as one JSON attachment "
+            "(`organization-<id>.json`), in the format `manage.py import_organization` reads back.",
+        ),
+        responses={200: OrganizationExportSerializer},
+    )
     def get(self, request: Request) -> HttpResponse:
         """Download every row the organization owns, as JSON."""
         data = organization_export(organization_id=self.tenant.organization_id)
