@@ -179,7 +179,7 @@ def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
     # Through Django's wrapper: execute wrappers, error translation and query logging as usual.
     # Behind pgbouncer DB_PGBOUNCER turns psycopg's automatic prepared statements off (config/env.py).
     with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))
+        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
     with cursor:
         cursor.execute(sql, parameters)
 

@@ -73,7 +73,7 @@ class Command(BaseCommand):
         }
         database = options["database_name"] or default["NAME"]
         admin = dj_database_url.parse(env.string("DATABASE_ADMIN_URL"))
-        params = {
+        params: dict[str, Any] = {
             "host": admin.get("HOST") or default.get("HOST") or None,
             "port": admin.get("PORT") or default.get("PORT") or None,
             "user": admin.get("USER") or None,
