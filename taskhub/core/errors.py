@@ -192,15 +192,25 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _json(500, "A server error occurred.", "server_error")
 
 
-def require_get(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    """Answer anything but GET and HEAD with a JSON 405."""
+def method_not_allowed(request: HttpRequest, allowed: tuple[str, ...]) -> HttpResponse:
+    """The JSON 405 for a method the URL does not take, with the ``Allow`` header."""
+    response = _json(405, f'Method "{request.method}" not allowed.', "method_not_allowed")
+    response["Allow"] = ", ".join(allowed)
+    return response
 
+
+def require_get(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Answer anything but GET and HEAD with a JSON 405.
+
+    The view is CSRF-exempt: it only reads, so there is nothing to protect, and without the
+    exemption a POST or DELETE would get the CSRF middleware's 403 before it got here.
+    """
+
+    @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
-            response = _json(405, f'Method "{request.method}" not allowed.', "method_not_allowed")
-            response["Allow"] = "GET, HEAD"
-            return response
+            return method_not_allowed(request, ("GET", "HEAD"))
         return view(request)
 
     return wrapper

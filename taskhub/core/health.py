@@ -64,6 +64,7 @@ def check_cache() -> str | None:
     return None
 
 
+# require_get makes the views CSRF-exempt, so a POST or DELETE is a JSON 405 with Allow, not a 403.
 @never_cache
 @require_get
 def health(request: HttpRequest) -> JsonResponse:

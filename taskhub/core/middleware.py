@@ -4,9 +4,10 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
-from taskhub.core import rls
+from taskhub.core import errors, rls
 
 logger = logging.getLogger(__name__)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -23,8 +24,33 @@ class RequestIdMiddleware:
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         response = self.get_response(request)
+        if response.status_code == 400 and not _is_json(response) and _host_is_disallowed(request):
+            response = _json_bad_request(request, response)
         response["X-Request-ID"] = request_id
         return response
+
+
+# Django answers a disallowed Host itself (and logs it as django.security.DisallowedHost):
+# through handler400, JSON, without DEBUG; with DEBUG, its HTML debug page with the settings
+# dump. That page never leaves: the body becomes the JSON 400, the security headers stay.
+def _is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+def _host_is_disallowed(request: HttpRequest) -> bool:
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return True
+    return False
+
+
+def _json_bad_request(request: HttpRequest, original: HttpResponse) -> HttpResponse:
+    response = errors.bad_request(request)
+    for header, value in original.items():
+        if header.lower() not in ("content-type", "content-length"):
+            response[header] = value
+    return response
 
 
 class StaffRowLevelSecurityBypassMiddleware:

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401 - used by Django
 from config.urls import urlpatterns as root_urlpatterns
 from taskhub.core import errors
+from taskhub.core.middleware import RequestIdMiddleware
 from taskhub.core.middleware_db import DatabaseUnavailableMiddleware
 
 
@@ -59,8 +60,9 @@ def test_unknown_url_answers_json_404_to_a_write_without_csrf_token(method):
 
 @pytest.mark.django_db
 def test_csrf_failure_answers_json_403():
+    # The admin's sign-in form is cookie-based, so CSRF-protected (the health views are exempt).
     client = Client(enforce_csrf_checks=True)
-    assert_json_error(client.post("/health/"), 403, "csrf_failed")
+    assert_json_error(client.post("/admin/login/", {"username": "x", "password": "y"}), 403, "csrf_failed")
 
 
 def test_a_row_gone_mid_request_answers_404_not_500():
@@ -109,6 +111,28 @@ def test_unhandled_exception_answers_json_500_without_internals():
 def test_disallowed_host_answers_json_400(client):
     response = client.get("/health/live/", HTTP_HOST="evil.example.com")
     assert_json_error(response, 400, "bad_request")
+
+
+@pytest.mark.parametrize("path", ["/health/live/", "/api/v1/projects/", "/no/such/page/"])
+@pytest.mark.parametrize("accept", ["text/html", "*/*", "text/plain"])
+def test_disallowed_host_answers_json_400_under_debug_too(path, accept):
+    # Under DEBUG Django answers a bad Host with its HTML debug page, settings included.
+    with override_settings(DEBUG=True):
+        response = Client().get(path, HTTP_HOST="evil.example.com", HTTP_ACCEPT=accept)
+    body = assert_json_error(response, 400, "bad_request")
+    assert set(body) == {"detail", "code"}
+    text = response.content.decode()
+    for leak in ("<html", "DOCTYPE", "Traceback", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASES", "evil.example.com"):
+        assert leak not in text
+    assert response["X-Request-ID"]
+    # The security middleware's headers are kept.
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_non_json_400_from_an_allowed_host_is_left_alone():
+    original = HttpResponse("plain", status=400, content_type="text/plain")
+    response = RequestIdMiddleware(lambda request: original)(RequestFactory().get("/x/"))
+    assert response is original
 
 
 @override_settings(ROOT_URLCONF=__name__, DATA_UPLOAD_MAX_MEMORY_SIZE=1024)

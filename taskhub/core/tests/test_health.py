@@ -2,6 +2,7 @@ from unittest import mock
 
 import pytest
 from django.db import OperationalError
+from django.test import Client
 
 from taskhub.core import health
 
@@ -58,7 +59,17 @@ def test_health_polls_cost_one_query_once_migrated(client, django_assert_num_que
         client.get("/health/")
 
 
-def test_health_rejects_writes_with_json_405(client):
-    response = client.post("/health/")
+@pytest.mark.parametrize("path", ["/health/", "/health/live/"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_health_rejects_other_methods_with_json_405_not_a_csrf_refusal(path, method):
+    # With CSRF checks on, as runserver and gunicorn have them: a 405, not a 403 csrf_failed.
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(path)
     assert response.status_code == 405
-    assert response.json()["code"] == "method_not_allowed"
+    assert response["Content-Type"].startswith("application/json")
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.', "code": "method_not_allowed"}
+
+
+def test_liveness_answers_head(client):
+    assert client.head("/health/live/").status_code == 200

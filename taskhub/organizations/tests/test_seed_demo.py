@@ -27,3 +27,31 @@ def test_seed_demo_refuses_to_run_in_production(settings):
     with pytest.raises(CommandError, match="DEBUG=True"):
         call_command("seed_demo")
     assert not User.objects.filter(username="demo").exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_prints_the_password_in_a_marked_block(settings, capsys, monkeypatch):
+    settings.DEBUG = True
+    monkeypatch.delenv("PORT", raising=False)
+    call_command("seed_demo", password="block-pass-789")
+    lines = capsys.readouterr().out.splitlines()
+
+    bar = "=" * 79
+    assert lines[0] == bar
+    assert lines[1].startswith("DEMO ACCOUNT")
+    assert lines[2] == bar
+    assert lines[-1] == bar
+    block = lines[3:-1]
+    assert "  password      block-pass-789" in block
+    assert "  username      demo" in block
+    assert any("http://127.0.0.1:8000/api/v1/auth/token/" in line for line in block)
+
+
+@pytest.mark.django_db
+def test_seed_demo_prints_the_port_make_run_serves_on(settings, capsys, monkeypatch):
+    settings.DEBUG = True
+    monkeypatch.setenv("PORT", "8011")
+    call_command("seed_demo", password="port-pass-789")
+    assert "http://127.0.0.1:8011/api/v1/auth/token/" in capsys.readouterr().out
+    call_command("seed_demo", password="port-pass-789", base_url="http://localhost:9000/")
+    assert "http://localhost:9000/health/" in capsys.readouterr().out

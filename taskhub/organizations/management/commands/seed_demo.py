@@ -1,3 +1,4 @@
+import os
 import secrets
 
 from django.conf import settings
@@ -18,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--organization", default="demo", help="slug of the demo organization")
         parser.add_argument("--password", help="default: a new random password on every run")
         parser.add_argument("--force", action="store_true", help="allow running with DEBUG=False")
+        parser.add_argument(
+            "--base-url",
+            help="where the API serves, for the printed commands (default: http://127.0.0.1:$PORT, PORT 8000)",
+        )
 
     def handle(self, *args: object, **options: str) -> None:
         if not settings.DEBUG and not options["force"]:
@@ -36,10 +41,30 @@ class Command(BaseCommand):
                 )
             rls.set_context(organization_id=organization.pk)
             Membership.objects.update_or_create(organization=organization, user=user, defaults={"role": Role.OWNER})
+        base_url = (options["base_url"] or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}").rstrip("/")
         self.stdout.write(
-            f"Demo organization '{organization.slug}' with owner '{user.username}', password '{password}'.\n"
-            "Get a token:\n"
-            "  curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token/ -H 'Content-Type: application/json' \\\n"
-            f'    -d \'{{"username": "{user.username}", "password": "{password}"}}\'\n'
-            "API docs: http://127.0.0.1:8000/api/docs/   Health: http://127.0.0.1:8000/health/"
+            demo_block(organization=organization.slug, username=user.username, password=password, base_url=base_url)
         )
+
+
+BAR = "=" * 79
+
+
+def demo_block(*, organization: str, username: str, password: str, base_url: str) -> str:
+    """The sign-in details between two bars under a title, so they stand out on the console."""
+    return (
+        f"{BAR}\n"
+        "DEMO ACCOUNT (seed_demo)\n"
+        f"{BAR}\n"
+        f"  organization  {organization}\n"
+        f"  username      {username}\n"
+        f"  password      {password}\n"
+        "\n"
+        "  Get a token:\n"
+        f"    curl -s -X POST {base_url}/api/v1/auth/token/ -H 'Content-Type: application/json' \\\n"
+        f'      -d \'{{"username": "{username}", "password": "{password}"}}\'\n'
+        "\n"
+        f"  API docs  {base_url}/api/docs/\n"
+        f"  Health    {base_url}/health/\n"
+        f"{BAR}"
+    )
