@@ -5,7 +5,7 @@ with a pool of two server connections, gunicorn with three workers connecting th
 (``DB_PGBOUNCER=True``). Two organizations are registered through the API and hammered with
 interleaved requests, concurrently, including writes that fail mid-transaction; every answer
 must show only its own organization's rows. Then, straight through pgbouncer with psycopg and a
-pool of ONE server connection: a row-level security variable set in one client's transaction is
+pool of ONE server connection: a tenant context entered in one client's transaction is
 gone for the next client on the same server connection (docs/security.md).
 
 Skipped in CI's SQLite pass (TASKHUB_TEST_SQLITE=1) and, outside CI, when a server binary is
@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from taskhub.core import rls
 from taskhub.core.tests import e2e, throwaway
 from taskhub.organizations.tests import pgbouncer
 
@@ -64,6 +65,7 @@ class Bounced:
     bouncer: pgbouncer.PgBouncer
     app: throwaway.AppServer
     timings: dict[str, float]
+    secret_key: str
 
     @property
     def client(self) -> throwaway.Client:
@@ -107,7 +109,7 @@ def bounced() -> Iterator[Bounced]:
         environment["DB_PORT"] = str(bouncer.port)
         app.start(environment)
         timings["pgbouncer_and_gunicorn"] = time.monotonic() - started
-        yield Bounced(postgres=postgres, bouncer=bouncer, app=app, timings=timings)
+        yield Bounced(postgres=postgres, bouncer=bouncer, app=app, timings=timings, secret_key=stack.secret_key)
     finally:
         steps = [app.stop, *([bouncer.stop] if bouncer else []), redis.stop, postgres.teardown]
         for step in steps:
@@ -311,37 +313,46 @@ def test_rls_variables_never_outlive_their_transaction_on_a_shared_server_connec
 
     a = _register(bounced.client, "R")
     connect = bounced.bouncer.connect
-    setting = "SELECT current_setting('app.organization_id', true)"
+    key = rls.context_key(bounced.secret_key)
+    tenant = "SELECT taskhub_rls.organization_id()"
     with connect(user=throwaway.APP_ROLE, dbname=SINGLE) as one, connect(user=throwaway.APP_ROLE, dbname=SINGLE) as two:
         one.execute("BEGIN")
         backend = one.execute("SELECT pg_backend_pid()").fetchone()[0]
-        one.execute("SELECT set_config('app.organization_id', %s, true)", [a.organization_id])
+        one.execute(rls.ENTER_SQL, rls.context_parameters(a.organization_id, key=key))
         assert one.execute("SELECT count(*) FROM projects_project").fetchone()[0] == len(a.project_ids)
         one.execute("COMMIT")
 
         # The next client gets the same (only) server connection, and nothing of the last transaction.
         assert two.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
-        assert two.execute(setting).fetchone()[0] in (None, "")
+        assert two.execute(tenant).fetchone()[0] is None
         assert two.execute("SELECT count(*) FROM projects_project").fetchone()[0] == 0
         assert two.execute("SELECT count(*) FROM tasks_task").fetchone()[0] == 0
 
-        # A transaction that fails after setting the variable leaves nothing behind either.
+        # A transaction that fails after entering the context leaves nothing behind either.
         one.execute("BEGIN")
-        one.execute("SELECT set_config('app.organization_id', %s, true)", [a.organization_id])
+        one.execute(rls.ENTER_SQL, rls.context_parameters(a.organization_id, key=key))
         with pytest.raises(psycopg.errors.DivisionByZero):
             one.execute("SELECT 1 / 0")
         one.execute("ROLLBACK")
         assert two.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
-        assert two.execute(setting).fetchone()[0] in (None, "")
+        assert two.execute(tenant).fetchone()[0] is None
         assert two.execute("SELECT count(*) FROM tasks_task").fetchone()[0] == 0
 
-        # Control: a SESSION-level setting (is_local false) does leak to the next client in
-        # transaction mode; this is why rls.set_context only ever uses set_config(..., true),
-        # and it shows the checks above would catch a leak.
-        one.execute("SELECT set_config('app.organization_id', %s, false)", [a.organization_id])
+        # Control: SESSION-level settings (is_local false) do reach the next client in transaction
+        # mode, which is why rls.set_context never uses them; even a copy of a whole entered
+        # context does not open the next client's transaction, whose start the seal does not match.
+        one.execute("BEGIN")
+        one.execute(rls.ENTER_SQL, rls.context_parameters(a.organization_id, key=key))
+        names = ["organization_id", "user_id", "api_key_prefix", "invitation_token_hash", "seal"]
+        copied = one.execute("SELECT " + ", ".join(f"current_setting('taskhub.{name}')" for name in names)).fetchone()
+        one.execute("COMMIT")
+        for name, value in zip(names, copied, strict=True):
+            one.execute("SELECT set_config(%s, %s, false)", [f"taskhub.{name}", value])
         try:
-            assert two.execute(setting).fetchone()[0] == a.organization_id
-            assert two.execute("SELECT count(*) FROM projects_project").fetchone()[0] == len(a.project_ids)
+            assert two.execute("SELECT current_setting('taskhub.organization_id')").fetchone()[0] == a.organization_id
+            assert two.execute(tenant).fetchone()[0] is None
+            assert two.execute("SELECT count(*) FROM projects_project").fetchone()[0] == 0
         finally:
-            two.execute("SELECT set_config('app.organization_id', '', false)")
+            for name in names:
+                two.execute("SELECT set_config(%s, '', false)", [f"taskhub.{name}"])
     FIGURES["rls"] = {"server_backend_pid_shared": backend}
