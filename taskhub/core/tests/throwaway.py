@@ -35,6 +35,7 @@ from taskhub.core.servers import (
     tail,
     wait_until,
 )
+from taskhub.core.tests import e2e
 
 __all__ = [
     "APP_DATABASE",
@@ -109,8 +110,10 @@ def running_stack(*, server_environment: dict[str, str] | None = None, static_fi
     """PostgreSQL (migrated), Redis and gunicorn, all private; everything torn down on exit.
 
     ``static_files``: collect the static files first, so the server serves them (and pages that
-    link them, like /api/docs/, render) under production settings.
+    link them, like /api/docs/, render) under production settings. Outside the PostgreSQL pass
+    the test skips before anything starts (``e2e.require_servers``).
     """
+    e2e.require_servers()
     with private_servers(prefix="taskhub-stack-") as (root, postgres, redis, app):
         stack = Stack(root=root, postgres=postgres, redis=redis, app=app)
         started = time.monotonic()
