@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.core.mail.backends import filebased
+
 REPO = Path(__file__).resolve().parents[2]
 APP_ROLE = "taskhub_app"
 OWNER_ROLE = "taskhub_owner"
@@ -52,6 +54,17 @@ def missing_binaries() -> list[str]:
     if os.geteuid() == 0:
         needed.append("runuser")
     return [name for name in needed if find_binary(name) is None]
+
+
+class FileEmailBackend(filebased.EmailBackend):
+    """Django's file-based email backend, writing into ``$EMAIL_FILE_PATH``: a private server's outbox.
+
+    Production settings read no ``EMAIL_FILE_PATH``; a test serving them sets
+    ``EMAIL_BACKEND=taskhub.core.servers.FileEmailBackend`` and that variable to read the emails sent.
+    """
+
+    def __init__(self, fail_silently: bool = False, file_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(fail_silently, file_path=file_path or os.environ["EMAIL_FILE_PATH"], **kwargs)
 
 
 def free_port() -> int:
