@@ -8,6 +8,12 @@ loopback ports and a self-signed certificate. Every request goes over 127.0.0.1.
 What they prove:
 - HTTPS answers (certificate checked with the generated CA); HTTP answers 301 to https://,
   except ``/health/`` for load balancers;
+- TLS as configured: TLS 1.0 and 1.1 refused by the server (protocol_version alert), 1.2 and
+  1.3 accepted; every TLS 1.2 cipher suite the local OpenSSL can offer (``ALL:COMPLEMENTOFALL``
+  at security level 0, NULL, anonymous and MD5 suites included) tried one at a time, and only
+  forward-secret AEAD suites of the configured ``ssl_ciphers`` accepted; HSTS with the
+  configured max-age on HTTPS answers (the app's and the static files'), none over plain HTTP;
+  no OCSP stapling configured (a self-signed certificate has no responder to staple from);
 - static files come from nginx (no ``X-Request-ID``, which every app answer carries), with the
   collected content;
 - the app sees the request as secure (no redirect under ``SECURE_SSL_REDIRECT``, HSTS sent) and
@@ -25,8 +31,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import secrets
+import socket
+import ssl
 import subprocess
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +62,14 @@ SERVER_ENVIRONMENT = {
     "SECURE_SSL_REDIRECT": "True",
 }
 FIGURES: dict[str, Any] = {}
+# HSTS as production sends it: SECURE_HSTS_SECONDS's default (a year, E116's minimum) with
+# includeSubDomains, no preload (opt-in); nginx's add_header on /static/ says the same.
+HSTS = "max-age=31536000; includeSubDomains"
+# The server's protocol_version alert: nginx refused the version our client offered. A
+# client-side error instead (NO_PROTOCOLS_AVAILABLE...) means the local OpenSSL could not offer it.
+PROTOCOL_REFUSED_BY_SERVER = "TLSV1_ALERT_PROTOCOL_VERSION"
+WEAK_CIPHERS = "RC4:3DES:NULL:EXPORT:aNULL:MD5"
+FORWARD_SECRET_KEY_EXCHANGES = {"kx-ecdhe", "kx-dhe"}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +132,136 @@ def test_http_redirects_to_https_but_health_answers_over_http(edge):
     health = edge.client.get("/health/", https=False)
     assert health.status == 200, health.text
     assert edge.client.get("/health/live/", https=False).status == 200
+
+
+def _site(edge) -> str:
+    """The rendered ``deploy/nginx/taskhub.conf`` the test's nginx runs."""
+    return edge.nginx.site.read_text()
+
+
+def _directive(edge, name: str) -> list[str]:
+    return re.findall(rf"^\s*{name}\s+([^;]*);", _site(edge), re.MULTILINE)
+
+
+def _client_context(version: ssl.TLSVersion, ciphers: str | None, ca_file: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=ca_file)
+    with warnings.catch_warnings():
+        # Python deprecates pinning TLS 1.0/1.1: here that is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = version
+        context.maximum_version = version
+    if ciphers is not None:
+        # Security level 0: OpenSSL 3 otherwise will not offer TLS 1.0/1.1 or weak suites at all.
+        context.set_ciphers(f"{ciphers}:@SECLEVEL=0")
+    return context
+
+
+def _handshake(edge, version: ssl.TLSVersion, ciphers: str | None = None) -> tuple[str, str] | ssl.SSLError:
+    """A TLS handshake with nginx offering only ``version`` (and ``ciphers``): (protocol, cipher) or the error."""
+    context = _client_context(version, ciphers, str(edge.certificate))
+    with socket.create_connection(("127.0.0.1", edge.nginx.https_port), timeout=10) as sock:
+        try:
+            with context.wrap_socket(sock, server_hostname=edge_servers.SERVER_NAME) as tls:
+                cipher = tls.cipher()
+                return tls.version() or "", cipher[0] if cipher else ""
+        except ssl.SSLError as exc:
+            return exc
+
+
+def _offered_tls12_suites(ciphers: str) -> list[dict[str, Any]]:
+    """The TLS 1.2 (and older) suites this machine's OpenSSL offers for ``ciphers`` at security level 0."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.set_ciphers(f"{ciphers}:@SECLEVEL=0")
+    except ssl.SSLError:  # none of them is available here
+        return []
+    # TLS 1.3 suites are configured apart and always listed.
+    return [dict(suite) for suite in context.get_ciphers() if suite["protocol"] != "TLSv1.3"]
+
+
+@pytest.mark.parametrize(
+    ("version", "name"), [(ssl.TLSVersion.TLSv1, "TLSv1.0"), (ssl.TLSVersion.TLSv1_1, "TLSv1.1")], ids=["1.0", "1.1"]
+)
+def test_tls_1_0_and_1_1_are_refused(edge, version, name):
+    assert _directive(edge, "ssl_protocols") == ["TLSv1.2 TLSv1.3"]
+    result = _handshake(edge, version, "DEFAULT")
+    assert isinstance(result, ssl.SSLError), f"{name} accepted: {result}"
+    if result.reason == PROTOCOL_REFUSED_BY_SERVER:
+        outcome = "refused by nginx (protocol_version alert)"
+    else:
+        # This machine's OpenSSL could not even offer it: the refusal is then the config's line above.
+        outcome = f"not offered by the local OpenSSL ({result.reason}); ssl_protocols excludes it"
+    FIGURES.setdefault("tls_versions", {})[name] = outcome
+
+
+def test_tls_1_2_and_1_3_are_accepted(edge):
+    for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+        result = _handshake(edge, version)
+        assert not isinstance(result, ssl.SSLError), f"{name} refused: {result}"
+        assert result[0] == name
+        FIGURES.setdefault("tls_versions", {})[name] = f"accepted, {result[1]}"
+
+
+def test_weak_ciphers_are_refused(edge):
+    offered = _offered_tls12_suites(WEAK_CIPHERS)
+    # OpenSSL 3 has no RC4, 3DES or EXPORT suites in its default provider; NULL, anonymous and
+    # MD5 suites it still offers at security level 0. The probe must offer something.
+    assert offered, f"the local OpenSSL offers none of {WEAK_CIPHERS}: nothing to probe"
+    result = _handshake(edge, ssl.TLSVersion.TLSv1_2, WEAK_CIPHERS)
+    assert isinstance(result, ssl.SSLError), f"a weak suite was accepted: {result}"
+    assert result.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE", result
+    FIGURES["weak_suites_offered"] = len(offered)
+
+
+def test_only_forward_secret_aead_suites_of_the_config_are_accepted(edge):
+    """Each TLS 1.2 suite the local OpenSSL knows, offered alone; nginx accepts only configured FS AEAD ones."""
+    (configured_line,) = _directive(edge, "ssl_ciphers")
+    configured = set(configured_line.split(":"))
+    suites = _offered_tls12_suites("ALL:COMPLEMENTOFALL")
+    # The scan means something only if it offers weak suites too: no forward secrecy, no AEAD.
+    assert any(suite["kea"] == "kx-rsa" for suite in suites), suites
+    assert any(not suite["aead"] for suite in suites), suites
+    accepted: dict[str, str] = {}
+    for suite in suites:
+        result = _handshake(edge, ssl.TLSVersion.TLSv1_2, suite["name"])
+        if not isinstance(result, ssl.SSLError):
+            accepted[suite["name"]] = result[1]
+    assert accepted, "no TLS 1.2 suite accepted"
+    by_name = {suite["name"]: suite for suite in suites}
+    for name, negotiated in accepted.items():
+        assert negotiated == name
+        assert name in configured, f"{name} accepted but not in ssl_ciphers"
+        assert by_name[name]["kea"] in FORWARD_SECRET_KEY_EXCHANGES, f"{name}: no forward secrecy"
+        assert by_name[name]["aead"], f"{name}: not AEAD"
+    FIGURES["tls12_suites"] = {"tried": len(suites), "accepted": sorted(accepted)}
+
+
+def test_hsts_with_the_configured_max_age_on_https_answers_and_none_over_http(edge, owner):
+    # nginx's own header on /static/ says what the app says.
+    assert set(re.findall(r'add_header Strict-Transport-Security "([^"]+)"', _site(edge))) == {HSTS}
+    manifest = json.loads((edge.static_root / "staticfiles.json").read_text())["paths"]
+    hashed = next(value for name, value in manifest.items() if name.endswith(".css"))
+    answers = {
+        "app /health/": edge.client.get("/health/"),
+        "app API list": edge.client.get("/api/v1/projects/", token=owner.token),
+        "app 401": edge.client.get("/api/v1/projects/"),
+        "app 404": edge.client.get("/api/v1/no-such-thing/"),
+        "nginx static": edge.client.get(f"/static/{hashed}", headers={"Accept": "*/*"}),
+        "nginx static 404": edge.client.get("/static/no-such-file.css"),
+    }
+    for what, reply in answers.items():
+        assert reply.header_count("Strict-Transport-Security") == 1, what
+        assert reply.headers["strict-transport-security"] == HSTS, what
+    # RFC 6797 7.2: never over plain HTTP.
+    assert "strict-transport-security" not in edge.client.get("/health/", https=False).headers
+    assert "strict-transport-security" not in edge.client.get("/api/v1/projects/", https=False).headers
+
+
+def test_no_ocsp_stapling_is_configured(edge):
+    # deploy/nginx/README.md: none configured, Let's Encrypt certificates carry no OCSP URL. The
+    # test's self-signed certificate has no responder either, so stapling could not be exercised.
+    assert "ssl_stapling" not in _site(edge)
 
 
 def test_static_files_are_served_by_nginx(edge):
