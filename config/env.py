@@ -4,11 +4,20 @@ Every reader accepts ``NAME`` or ``NAME_FILE`` (a path whose contents are the va
 Docker and Kubernetes secrets convention). A variable that is required and missing, or
 that cannot be parsed, raises ``ImproperlyConfigured`` naming the variable, so a bad
 deploy fails at boot instead of at the first request.
+
+A ``.env`` file in the project root (or at ``TASKHUB_ENV_FILE``) supplies values the real
+environment does not: a name set in the environment, as ``NAME`` or ``NAME_FILE``, is read
+from there and the file's ``NAME``/``NAME_FILE`` are ignored. The file is read once, at import.
+Under pytest (``PYTEST_VERSION`` set, inherited by the processes tests start) the project's
+``.env`` is not read, so a developer's file cannot change what the suite sees; only an
+explicit ``TASKHUB_ENV_FILE`` is. ``TASKHUB_ENV_FILE`` empty, or naming no file: no file.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +35,93 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+ENV_FILE_VARIABLE = "TASKHUB_ENV_FILE"
+DEFAULT_ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOUBLE_QUOTED_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+
+
+def env_file_path() -> Path | None:
+    """Return the .env file to read: TASKHUB_ENV_FILE, else the project's .env (not under pytest)."""
+    configured = os.environ.get(ENV_FILE_VARIABLE)
+    if configured is not None:
+        path = Path(configured) if configured else None
+    elif os.environ.get("PYTEST_VERSION"):
+        path = None
+    else:
+        path = DEFAULT_ENV_FILE
+    return path if path is not None and path.is_file() else None
+
+
+def parse_env_file(text: str, source: str = ".env") -> dict[str, str]:
+    """Parse ``NAME=value`` lines: ``#`` comments, blank lines, ``export`` and quotes; no interpolation.
+
+    Unquoted values end at a `` #`` comment and lose surrounding blanks; 'single' quotes keep
+    everything literally; "double" quotes understand \\\\, \\", \\n, \\r and \\t. A line that
+    is none of these raises ImproperlyConfigured naming the file and line.
+    """
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export") and stripped[6:7].isspace():
+            stripped = stripped[6:].lstrip()
+        name, equals, rest = stripped.partition("=")
+        name = name.strip()
+        if not equals or not _NAME.fullmatch(name):
+            raise ImproperlyConfigured(f"{source}, line {number}: expected NAME=value.")
+        try:
+            values[name] = _env_file_value(rest.strip())
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{source}, line {number} ({name}): {exc}.") from exc
+    return values
+
+
+def _env_file_value(text: str) -> str:
+    if not text or text[0] not in "'\"":
+        comment = re.search(r"\s#", text)
+        return (text[: comment.start()] if comment else text).strip()
+    quote, value, index = text[0], [], 1
+    while index < len(text) and text[index] != quote:
+        char = text[index]
+        if char == "\\" and quote == '"' and index + 1 < len(text):
+            escaped = text[index + 1]
+            char = _DOUBLE_QUOTED_ESCAPES.get(escaped, "\\" + escaped)
+            index += 1
+        value.append(char)
+        index += 1
+    if index >= len(text):
+        raise ValueError(f"no closing {quote}")
+    rest = text[index + 1 :].strip()
+    if rest and not rest.startswith("#"):
+        raise ValueError(f"unexpected text after the closing {quote}")
+    return "".join(value)
+
+
+def read_env_file() -> dict[str, str]:
+    """Return the values of the .env file env_file_path() names, or none."""
+    path = env_file_path()
+    if path is None:
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImproperlyConfigured(f"{path} cannot be read: {exc}.") from exc
+    return parse_env_file(text, source=str(path))
+
+
+# Read once: settings are computed once per process.
+_env_file = read_env_file()
+
+
 def _raw(name: str) -> str | None:
-    value = os.environ.get(name)
-    file_name = os.environ.get(f"{name}_FILE")
+    # The real environment wins, NAME and NAME_FILE together: a secret given as a file in the
+    # environment is never joined (or contradicted) by the .env's plain NAME.
+    source: Mapping[str, str] = os.environ if name in os.environ or f"{name}_FILE" in os.environ else _env_file
+    value = source.get(name)
+    file_name = source.get(f"{name}_FILE")
     if value is not None and file_name is not None:
         raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
     if file_name is not None:
@@ -175,7 +268,7 @@ def role_credentials(url_name: str, user_name: str, password_name: str) -> dict[
     Used for the owner (DB_MIGRATION_*) and platform (DB_PLATFORM_*) roles of config/settings/base.py.
     """
     if is_set(url_name):
-        parsed = dj_database_url.parse(string(url_name))
+        parsed: dict[str, Any] = dict(dj_database_url.parse(string(url_name)))
         return {key: parsed[key] for key in ("USER", "PASSWORD", "HOST", "PORT") if parsed.get(key)}
     if is_set(user_name):
         return {"USER": string(user_name), "PASSWORD": string(password_name, "")}
