@@ -5,20 +5,39 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 CONF = Path(__file__).resolve().parents[3] / "deploy" / "gunicorn.conf.py"
 
 
-def load(monkeypatch, **environment: str) -> dict:
-    for name in ("WEB_CONCURRENCY", "GUNICORN_BIND", "FORWARDED_ALLOW_IPS", "PROMETHEUS_MULTIPROC_DIR"):
+def load(monkeypatch, *, cpus: int = 2, **environment: str) -> dict:
+    """Run the file as gunicorn does, on a machine with ``cpus`` cores and only ``environment`` set."""
+    for name in ("WEB_CONCURRENCY", "GUNICORN_BIND", "FORWARDED_ALLOW_IPS", "PROMETHEUS_MULTIPROC_DIR", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(multiprocessing, "cpu_count", lambda: cpus)
     return runpy.run_path(str(CONF))
 
 
-def test_workers_default_to_twice_the_cores_plus_one(monkeypatch):
-    assert load(monkeypatch)["workers"] == 2 * multiprocessing.cpu_count() + 1
-    assert load(monkeypatch, WEB_CONCURRENCY="3")["workers"] == 3
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 3), (2, 5), (4, 9), (8, 17)])
+def test_workers_default_to_twice_the_cores_plus_one(monkeypatch, cpus, workers):
+    assert load(monkeypatch, cpus=cpus)["workers"] == workers
+
+
+# An empty WEB_CONCURRENCY counts as unset: the default for the cores.
+@pytest.mark.parametrize(("cpus", "concurrency", "workers"), [(2, "3", 3), (16, "3", 3), (16, "1", 1), (2, "", 5)])
+def test_web_concurrency_sets_the_workers_whatever_the_cores(monkeypatch, cpus, concurrency, workers):
+    assert load(monkeypatch, cpus=cpus, WEB_CONCURRENCY=concurrency)["workers"] == workers
+
+
+def test_defaults_without_any_variable(monkeypatch):
+    conf = load(monkeypatch)
+    assert conf["bind"] == ["0.0.0.0:8000"]
+    assert conf["forwarded_allow_ips"] == "127.0.0.1"
+    assert conf["loglevel"] == "info"
+    assert conf["logconfig_dict"]["loggers"]["gunicorn.error"]["level"] == "INFO"
+    assert load(monkeypatch, LOG_LEVEL="WARNING")["loglevel"] == "warning"
 
 
 def test_timeouts_recycling_and_logs_follow_the_checklist(monkeypatch):

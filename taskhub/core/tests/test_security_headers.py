@@ -14,18 +14,27 @@ ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = """
 import json, django
 django.setup()
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.test import Client
 client = Client()
-def get(path, **extra):
-    response = client.get(path, **extra)
+def summary(response):
     return {"status": response.status_code, "headers": dict(response.headers), "cookies": {
         name: {"secure": bool(m["secure"]), "httponly": bool(m["httponly"])} for name, m in response.cookies.items()}}
+def get(path, **extra):
+    return summary(client.get(path, **extra))
+get_user_model().objects.create_superuser("cookie-admin", "cookie-admin@example.com", "a-long-admin-password")
 print(json.dumps({
     "live": get("/health/live/", HTTP_X_FORWARDED_PROTO="https"),
     "docs": get("/api/docs/", HTTP_X_FORWARDED_PROTO="https"),
     "plain_http": get("/api/v1/projects/"),
     "plain_http_health": get("/health/live/"),
     "admin_login": get("/admin/login/", HTTP_X_FORWARDED_PROTO="https"),
+    # A real sign-in: the response that sets the session cookie, under the production settings.
+    "admin_signed_in": summary(client.post(
+        "/admin/login/?next=/admin/", {"username": "cookie-admin", "password": "a-long-admin-password"},
+        HTTP_X_FORWARDED_PROTO="https")),
+    "cookie_names": {"session": settings.SESSION_COOKIE_NAME, "csrf": settings.CSRF_COOKIE_NAME},
 }))
 """
 
@@ -41,7 +50,19 @@ def production(tmp_path_factory):
         CORS_ALLOWED_ORIGINS="https://app.example.com",
         DEBUG="False",
         STATIC_ROOT=str(tmp_path_factory.mktemp("static")),
+        # A database of its own (SQLite) for the admin sign-in, never the checkout's db.sqlite3.
+        SQLITE_PATH=str(tmp_path_factory.mktemp("db") / "db.sqlite3"),
     )
+    migrated = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
     # As the Docker image does at build time: hashed, compressed files and their manifest.
     collected = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -85,10 +106,22 @@ def test_plain_http_redirects_to_https_except_health_checks(production):
     assert production["plain_http_health"]["status"] == 200
 
 
-def test_cookies_are_secure_and_http_only(production):
-    cookies = production["admin_login"]["cookies"]
-    assert cookies["csrftoken"]["secure"] is True
-    assert production["admin_login"]["status"] == 200
+def test_cookies_are_secure_and_the_session_cookie_http_only(production):
+    # The project's rule (deploy check taskhub.core.deploy_checks, docs/security.md): every cookie
+    # Secure; the session cookie, the admin's credential, HttpOnly too. The CSRF cookie is not
+    # HttpOnly (Django's default: it is no credential and hiding it from scripts protects nothing).
+    names = production["cookie_names"]
+    login_page = production["admin_login"]
+    assert login_page["status"] == 200
+    assert set(login_page["cookies"]) == {names["csrf"]}
+    signed_in = production["admin_signed_in"]
+    assert signed_in["status"] == 302, "the admin sign-in failed, so no session cookie was set"
+    assert signed_in["headers"]["Location"] == "/admin/"
+    assert names["session"] in signed_in["cookies"]
+    for response in (login_page, signed_in):
+        for name, flags in response["cookies"].items():
+            assert flags["secure"] is True, name
+    assert signed_in["cookies"][names["session"]]["httponly"] is True
 
 
 @pytest.mark.django_db

@@ -1,6 +1,9 @@
 """Bad input gets a clear JSON error and changes nothing: never a 500."""
 
+from functools import cache
+
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from taskhub.organizations.roles import Role
 from taskhub.organizations.tests.isolation import api_routes
@@ -11,6 +14,44 @@ SQL_METACHARACTERS = ["'", '"', "' OR '1'='1", "1; DROP TABLE projects_project; 
 def list_urls() -> list[str]:
     """Every list endpoint without path parameters, found from the URL conf."""
     return ["/" + route.template for route in api_routes() if not route.params and "get" in route.methods]
+
+
+@cache
+def documented_query_parameters() -> list[tuple[str, str]]:
+    """(list URL, query parameter) for every parameter the OpenAPI schema documents on a list.
+
+    ``cursor`` is left out: it is opaque, and one that does not decode is a 404 "Invalid cursor"
+    (taskhub.core.pagination, test_members.py), not a 400.
+    """
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    return [
+        (url, parameter["name"])
+        for url in list_urls()
+        for parameter in paths[url]["get"].get("parameters", [])
+        if parameter["in"] == "query" and parameter["name"] != "cursor"
+    ]
+
+
+# These lists use DRF's own OrderingFilter, which ignores an ordering it does not know (a 200 in the
+# default order) instead of refusing it as taskhub.core.filters.StrictOrderingFilter does for
+# projects and tasks. strict: once they refuse it, the test passes and this list must go.
+LENIENT_ORDERING = {"/api/v1/api-keys/", "/api/v1/audit-events/", "/api/v1/invitations/", "/api/v1/members/"}
+
+
+def nul_cases() -> list[object]:
+    return [
+        pytest.param(
+            url,
+            name,
+            id=f"{url}?{name}",
+            marks=pytest.mark.xfail(
+                url in LENIENT_ORDERING and name == "ordering",
+                reason="DRF's OrderingFilter ignores an unknown ordering",
+                strict=True,
+            ),
+        )
+        for url, name in documented_query_parameters()
+    ]
 
 
 @pytest.mark.django_db
@@ -45,14 +86,21 @@ def test_wrong_content_type_is_a_415(clients_a):
     assert response.status_code == 415
 
 
+def test_every_filterable_list_is_walked_for_nul_bytes():
+    walked = {url for url, _ in documented_query_parameters()}
+    assert walked >= {"/api/v1/projects/", "/api/v1/tasks/", "/api/v1/members/", "/api/v1/audit-events/"}
+    assert len(documented_query_parameters()) >= 25
+
+
 @pytest.mark.django_db
-def test_nul_bytes_in_query_parameters_are_a_400_on_every_list(clients_a):
+@pytest.mark.parametrize(("url", "name"), nul_cases())
+def test_nul_bytes_in_query_parameters_are_a_400_on_every_list(clients_a, url, name):
     client = clients_a[Role.OWNER]
-    for url in list_urls():
-        for query in ("?search=a%00b", "?ordering=%00", "?status=%00"):
-            response = client.get(url + query)
-            assert response.status_code in (200, 400), (url, query, response.status_code)
-            assert response["Content-Type"].startswith("application/json")
+    for value in ("\x00", "a\x00b"):
+        response = client.get(url, {name: value})
+        assert response.status_code == 400, (url, name, value, response.status_code)
+        assert response["Content-Type"].startswith("application/json")
+        assert response.json()["code"] == "invalid"
 
 
 @pytest.mark.django_db
