@@ -193,7 +193,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        # An unknown ?ordering= is a 400 on every list, never silently ignored.
+        "taskhub.core.filters.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "taskhub.core.pagination.CursorPagination",
     "PAGE_SIZE": 20,

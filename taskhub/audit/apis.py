@@ -3,13 +3,14 @@
 from django.urls import path
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
-from rest_framework import filters, mixins
+from rest_framework import mixins
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskhub.audit.filters import AuditEventFilter
 from taskhub.audit.selectors import audit_event_list
 from taskhub.audit.serializers import AuditEventSerializer
+from taskhub.core.filters import StrictOrderingFilter
 from taskhub.core.schema import ADMIN, operation_description
 from taskhub.organizations.tenancy import TenantAPIView
 
@@ -20,7 +21,7 @@ class AuditEventListApi(mixins.ListModelMixin, TenantAPIView):
     permission_by_method = {"GET": "audit.read"}
     serializer_class = AuditEventSerializer
     # No free-text search: the log is read by exact filters, which its indexes serve.
-    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     filterset_class = AuditEventFilter
     # Newest first by default (the paginator's ordering); oldest first on request.
     ordering_fields = ["created_at"]

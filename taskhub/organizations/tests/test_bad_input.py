@@ -32,24 +32,9 @@ def documented_query_parameters() -> list[tuple[str, str]]:
     ]
 
 
-# These lists use DRF's own OrderingFilter, which ignores an ordering it does not know (a 200 in the
-# default order) instead of refusing it as taskhub.core.filters.StrictOrderingFilter does for
-# projects and tasks. strict: once they refuse it, the test passes and this list must go.
-LENIENT_ORDERING = {"/api/v1/api-keys/", "/api/v1/audit-events/", "/api/v1/invitations/", "/api/v1/members/"}
-
-
 def nul_cases() -> list[object]:
     return [
-        pytest.param(
-            url,
-            name,
-            id=f"{url}?{name}",
-            marks=pytest.mark.xfail(
-                url in LENIENT_ORDERING and name == "ordering",
-                reason="DRF's OrderingFilter ignores an unknown ordering",
-                strict=True,
-            ),
-        )
+        pytest.param(url, name, id=f"{url}?{name}")
         for url, name in documented_query_parameters()
     ]
 
