@@ -33,10 +33,7 @@ def documented_query_parameters() -> list[tuple[str, str]]:
 
 
 def nul_cases() -> list[object]:
-    return [
-        pytest.param(url, name, id=f"{url}?{name}")
-        for url, name in documented_query_parameters()
-    ]
+    return [pytest.param(url, name, id=f"{url}?{name}") for url, name in documented_query_parameters()]
 
 
 @pytest.mark.django_db
