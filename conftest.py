@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -122,6 +123,21 @@ def as_platform_role() -> Iterator[None]:
             yield
     finally:
         _raw(f"SET ROLE {connection.ops.quote_name(REQUEST_ROLE)}")
+
+
+def connect_as(credentials: dict[str, Any], **options: Any) -> Any:
+    """A psycopg autocommit connection to the test database as another role (USER, PASSWORD, HOST, PORT)."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    return psycopg.connect(
+        host=credentials.get("HOST") or connection.settings_dict["HOST"],
+        port=credentials.get("PORT") or connection.settings_dict["PORT"],
+        user=credentials["USER"],
+        password=credentials.get("PASSWORD") or None,
+        dbname=connection.settings_dict["NAME"],
+        autocommit=True,
+        **options,
+    )
 
 
 @pytest.fixture(autouse=True)

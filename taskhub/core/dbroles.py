@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -62,41 +62,50 @@ def as_owner(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         connection.settings_dict.update(saved)
 
 
-def _quote(connection: Any, name: str) -> str:
-    return str(connection.ops.quote_name(name))
+# The functions the app and platform roles may call: the context's entry, its check, the getters.
+CONTEXT_FUNCTIONS = (
+    f"{rls.SCHEMA}.enter(text, text, text, text, bigint, text)",
+    f"{rls.SCHEMA}.verified(text)",
+    *(f"{rls.SCHEMA}.{name}()" for name in rls.VARIABLES),
+)
 
 
-def grant_statements(connection: Any, *, app: str, platform: str) -> list[str]:
-    """What the owner grants after every migrate: the app's DML, the platform's, the context functions."""
-    schema = "current_schema()"
+def grant_statements(
+    *,
+    schema: str,
+    app: str,
+    platform: str,
+    quote: Callable[[str], str],
+    migrations_table: bool = True,
+    context: bool = True,
+) -> list[str]:
+    """The app's DML, the platform's, and the context functions, on every table in ``schema``.
+
+    Run by the owner after every migrate (``apply_grants``) and by ``setup_database_roles``,
+    which leaves out what does not exist yet (``migrations_table``, ``context``).
+    """
+    public, app, platform = quote(schema), quote(app), quote(platform)
     statements: list[str] = []
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {schema}")
-        current = cursor.fetchone()[0]
-    public = _quote(connection, current)
-    functions = ", ".join(
-        [
-            f"{rls.SCHEMA}.enter(text, text, text, text, bigint, text)",
-            f"{rls.SCHEMA}.verified(text)",
-            *(f"{rls.SCHEMA}.{name}()" for name in rls.VARIABLES),
-        ]
-    )
-    # What the migration revoked, again: a restore with --no-acl (or a hand-made function) must
-    # not leave the key or a context function open to PUBLIC.
-    statements += [
-        f"REVOKE ALL ON ALL TABLES IN SCHEMA {rls.SCHEMA} FROM PUBLIC",
-        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {rls.SCHEMA} FROM PUBLIC",
-    ]
-    for role, dml in ((app, "SELECT, INSERT, UPDATE, DELETE"), (platform, "SELECT, INSERT, UPDATE, DELETE, TRUNCATE")):
-        grantee = _quote(connection, role)
+    for grantee, privileges in (
+        (app, "SELECT, INSERT, UPDATE, DELETE"),
+        (platform, "SELECT, INSERT, UPDATE, DELETE, TRUNCATE"),
+    ):
         statements += [
-            f"GRANT {dml} ON ALL TABLES IN SCHEMA {public} TO {grantee}",
+            f"GRANT {privileges} ON ALL TABLES IN SCHEMA {public} TO {grantee}",
             f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {public} TO {grantee}",
-            f"GRANT USAGE ON SCHEMA {rls.SCHEMA} TO {grantee}",
-            f"GRANT EXECUTE ON FUNCTION {functions} TO {grantee}",
         ]
-    # The app reads which migrations ran (the health check) and changes none of it.
-    statements.append(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON django_migrations FROM {_quote(connection, app)}")
+    if migrations_table:
+        # The app reads which migrations ran (the health check) and changes none of it.
+        statements.append(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {public}.django_migrations FROM {app}")
+    if context:
+        statements += [
+            # What the migration revoked, again: a restore with --no-acl (or a hand-made
+            # function) must not leave the key or a context function open to PUBLIC.
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA {rls.SCHEMA} FROM PUBLIC",
+            f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {rls.SCHEMA} FROM PUBLIC",
+            f"GRANT USAGE ON SCHEMA {rls.SCHEMA} TO {app}, {platform}",
+            f"GRANT EXECUTE ON FUNCTION {', '.join(CONTEXT_FUNCTIONS)} TO {app}, {platform}",
+        ]
     return statements
 
 
@@ -109,8 +118,12 @@ def apply_grants(connection: Any) -> list[str]:
     names = role_names()
     if connection.vendor != "postgresql" or not split():
         return []
-    statements = grant_statements(connection, app=names["app"], platform=names["platform"])
     with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        schema = cursor.fetchone()[0]
+        statements = grant_statements(
+            schema=schema, app=names["app"], platform=names["platform"], quote=connection.ops.quote_name
+        )
         for statement in statements:
             cursor.execute(statement)
     return statements

@@ -22,6 +22,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from conftest import connect_as
 from taskhub.core import dbroles, rls
 from taskhub.core.servers import REPO, child_environment
 
@@ -31,24 +32,13 @@ pytestmark = [
 ]
 
 
-def connect(**credentials: Any) -> Any:
-    import psycopg  # noqa: PLC0415
-
-    return psycopg.connect(
-        host=credentials.get("HOST") or connection.settings_dict["HOST"],
-        port=credentials.get("PORT") or connection.settings_dict["PORT"],
-        user=credentials["USER"],
-        password=credentials.get("PASSWORD") or None,
-        dbname=connection.settings_dict["NAME"],
-        autocommit=True,
-        application_name="taskhub-attacker",
-    )
-
-
 @contextlib.contextmanager
 def request_of(organization_id: Any) -> Iterator[Any]:
     """A transaction of the app role that the app's own code entered in ``organization_id``."""
-    with connect(**settings.TEST_APP_CREDENTIALS) as session, session.transaction():
+    with (
+        connect_as(settings.TEST_APP_CREDENTIALS, application_name="taskhub-attacker") as session,
+        session.transaction(),
+    ):
         # As rls.set_context does it: the signed context as bound parameters.
         session.execute(rls.ENTER_SQL, rls.context_parameters(organization_id))
         yield session

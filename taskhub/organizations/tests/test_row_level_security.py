@@ -9,10 +9,11 @@ import json
 import uuid
 
 import pytest
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
-from conftest import REQUEST_ROLE, as_app_role
+from conftest import REQUEST_ROLE, as_app_role, connect_as
 from taskhub.core import rls
 from taskhub.organizations.checks import check_row_level_security
 from taskhub.organizations.export import tenant_models
@@ -60,25 +61,10 @@ def test_every_tenant_table_has_forced_rls_and_the_check_passes():
     assert check_row_level_security(databases=["default"]) == []
 
 
-def owner_connection():
-    import psycopg  # noqa: PLC0415
-    from django.conf import settings  # noqa: PLC0415
-
-    owner = settings.DATABASE_MIGRATION_CREDENTIALS
-    return psycopg.connect(
-        host=owner.get("HOST") or connection.settings_dict["HOST"],
-        port=owner.get("PORT") or connection.settings_dict["PORT"],
-        user=owner["USER"],
-        password=owner.get("PASSWORD") or None,
-        dbname=connection.settings_dict["NAME"],
-        autocommit=True,
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_check_fails_for_a_tenant_table_without_forced_rls():
     # Only the owner can do this; the app's role cannot (test_tenant_wall.py).
-    with owner_connection() as owner:
+    with connect_as(settings.DATABASE_MIGRATION_CREDENTIALS) as owner:
         owner.execute('ALTER TABLE "audit_auditevent" NO FORCE ROW LEVEL SECURITY')
         try:
             errors = check_row_level_security(databases=["default"])

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config import env
-from taskhub.core import rls
+from taskhub.core import dbroles, rls
 
 
 def _ident(name: str) -> str:
@@ -168,24 +168,17 @@ class Command(BaseCommand):
             f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {platform}",
             f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {public} "
             f"GRANT USAGE, SELECT ON SEQUENCES TO {app}, {platform}",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {public} TO {app}",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA {public} TO {platform}",
-            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {public} TO {app}, {platform}",
         ]
-        if connection.execute("SELECT to_regclass(%s)", [f"{schema}.django_migrations"]).fetchone()[0]:
-            statements.append(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {public}.django_migrations FROM {app}")
-        if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [rls.SCHEMA]).fetchone():
-            functions = ", ".join(
-                [
-                    f"{rls.SCHEMA}.enter(text, text, text, text, bigint, text)",
-                    f"{rls.SCHEMA}.verified(text)",
-                    *(f"{rls.SCHEMA}.{name}()" for name in rls.VARIABLES),
-                ]
-            )
-            statements += [
-                f"GRANT USAGE ON SCHEMA {rls.SCHEMA} TO {app}, {platform}",
-                f"GRANT EXECUTE ON FUNCTION {functions} TO {app}, {platform}",
-            ]
+        statements += dbroles.grant_statements(
+            schema=schema,
+            app=names["app"],
+            platform=names["platform"],
+            quote=_ident,
+            migrations_table=bool(
+                connection.execute("SELECT to_regclass(%s)", [f"{schema}.django_migrations"]).fetchone()[0]
+            ),
+            context=bool(connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [rls.SCHEMA]).fetchone()),
+        )
         for statement in statements:
             connection.execute(statement)
             done.append(statement)
