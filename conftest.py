@@ -19,7 +19,7 @@ from taskhub.accounts.models import User
 from taskhub.accounts.tokens import token_pair
 from taskhub.core import dbroles, rls
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 PASSWORD = "correct-horse-battery-9"
 # Statements a tenant request adds around its own queries inside a test's transaction:

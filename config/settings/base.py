@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
+from taskhub.core import env
 from taskhub.core.sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "taskhub.tenancy",
     "taskhub.accounts",
     "taskhub.organizations",
     "taskhub.projects",
@@ -308,8 +309,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "RoleEnum": "taskhub.organizations.roles.Role",
-        "ApiKeyRoleEnum": "taskhub.organizations.roles.API_KEY_ROLE_CHOICES",
+        "RoleEnum": "taskhub.tenancy.roles.Role",
+        "ApiKeyRoleEnum": "taskhub.tenancy.roles.API_KEY_ROLE_CHOICES",
         "InvitationStatusEnum": "taskhub.organizations.models.InvitationStatus",
         "ActorTypeEnum": ["user", "api_key"],
         "ProjectStatusEnum": "taskhub.projects.models.ProjectStatus",

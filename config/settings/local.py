@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import BASE_DIR, DATABASES, LOGGING, SIMPLE_JWT, jwt_keys
+from taskhub.core import env
 
 DEBUG = env.boolean("DEBUG", True)
 

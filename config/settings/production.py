@@ -1,8 +1,8 @@
 """Production: every secret comes from the environment and has no default."""
 
-from config import env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import SIMPLE_JWT, jwt_keys
+from taskhub.core import env
 
 DEBUG = env.boolean("DEBUG", False)
 SECRET_KEY = env.string(

@@ -22,7 +22,7 @@ if [ "$timeout" != "0" ]; then
   python manage.py wait_for_db --timeout "$timeout"
 fi
 
-# NAME or NAME_FILE is set and not empty (config/env.py reads both forms).
+# NAME or NAME_FILE is set and not empty (taskhub/core/env.py reads both forms).
 is_set() {
   eval "is_set_value=\${$1:-}\${$1_FILE:-}"
   [ -n "$is_set_value" ]

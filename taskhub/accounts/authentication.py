@@ -18,9 +18,9 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from taskhub.accounts import api_keys
 from taskhub.accounts.tokens import OrganizationAccessToken
-from taskhub.organizations.context import Principal, TenantContext
-from taskhub.organizations.roles import API_KEY_ROLES, Role
 from taskhub.organizations.selectors import membership_token_version, token_version_cache_key
+from taskhub.tenancy.context import Principal, TenantContext
+from taskhub.tenancy.roles import API_KEY_ROLES, Role
 
 logger = logging.getLogger(__name__)
 

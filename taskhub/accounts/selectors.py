@@ -6,8 +6,8 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from taskhub.accounts.models import ApiKey, User
-from taskhub.organizations.context import TenantContext
 from taskhub.organizations.selectors import memberships_of_user, organization_get
+from taskhub.tenancy.context import TenantContext
 
 
 def me_for(*, context: TenantContext) -> dict[str, Any]:

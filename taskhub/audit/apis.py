@@ -12,7 +12,7 @@ from taskhub.audit.selectors import audit_event_list
 from taskhub.audit.serializers import AuditEventSerializer
 from taskhub.core.filters import StrictOrderingFilter
 from taskhub.core.schema import ADMIN, operation_description
-from taskhub.organizations.tenancy import TenantAPIView
+from taskhub.tenancy.api import TenantAPIView
 
 
 @extend_schema(tags=["audit"])

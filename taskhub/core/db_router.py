@@ -1,7 +1,7 @@
 """Read replicas: send a read to a replica only when that cannot change what the code sees.
 
 ``DATABASE_REPLICA_URLS`` adds ``replica_0``, ``replica_1``, ... to ``DATABASES``
-(config/env.py). With none configured every method returns None, Django's default: all on
+(taskhub/core/env.py). With none configured every method returns None, Django's default: all on
 "default". With replicas:
 
 - writes always go to "default", even for an instance that was read from a replica;

@@ -156,39 +156,36 @@ class RoleReport:
         return found
 
 
-def tenant_tables() -> list[str]:
-    """Tables of every model with an ``organization`` foreign key (core may not import the product apps)."""
-    from django.apps import apps  # noqa: PLC0415
-
-    found = []
-    for model in apps.get_models():
-        field = next((f for f in model._meta.concrete_fields if f.name == "organization"), None)
-        if field is not None and field.is_relation:
-            found.append(model._meta.db_table)
-    return sorted(found)
+# A tenant table, as the catalog knows it: one with row-level security switched on or a policy
+# on it (a policy survives DISABLE ROW LEVEL SECURITY, so a table whose wall was lowered still counts).
+_TENANT_TABLE_SQL = (
+    "(c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)) AND c.relkind = 'r'"
+)
 
 
-def inspect_role(alias: str = DEFAULT_DB_ALIAS, tables: list[str] | None = None) -> RoleReport:
-    """Describe the role ``alias`` connects as (the current user, after any SET ROLE)."""
-    tables = tables if tables is not None else tenant_tables()
+def inspect_role(alias: str = DEFAULT_DB_ALIAS) -> RoleReport:
+    """Describe the role ``alias`` connects as (the current user, after any SET ROLE).
+
+    Tenant tables are read from the catalog, not from the models: core knows no product app,
+    and the question is what the database would let this role do.
+    """
     with connections[alias].cursor() as cursor:
         cursor.execute(
             """
             SELECT r.rolname, r.rolsuper, r.rolbypassrls,
                    coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname)
                              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                             WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+                             WHERE n.nspname = current_schema() AND TENANT_TABLE
                                AND pg_has_role(r.oid, c.relowner, 'MEMBER')), '{}'),
                    coalesce((SELECT array_agg(other.rolname::text ORDER BY other.rolname)
                              FROM pg_roles other
                              WHERE other.oid <> r.oid AND pg_has_role(r.oid, other.oid, 'MEMBER')
                                AND (other.rolsuper OR other.rolbypassrls OR EXISTS (
                                     SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                    WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+                                    WHERE n.nspname = current_schema() AND TENANT_TABLE
                                       AND c.relowner = other.oid))), '{}')
             FROM pg_roles r WHERE r.rolname = current_user
-            """,
-            [tables, tables],
+            """.replace("TENANT_TABLE", _TENANT_TABLE_SQL)
         )
         name, superuser, bypassrls, owned, can_become = cursor.fetchone()
     return RoleReport(name, bool(superuser), bool(bypassrls), list(owned), list(can_become))

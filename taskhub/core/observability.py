@@ -16,8 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from config import env
-from taskhub.core import errors
+from taskhub.core import env, errors
 from taskhub.core.http import client_ip
 from taskhub.core.logformat import current_request_id
 from taskhub.core.metrics import REQUEST_DURATION, REQUESTS, count_cache_error, count_db_error

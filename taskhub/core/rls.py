@@ -177,7 +177,7 @@ def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
     connection = connections[using]
     connection.ensure_connection()
     # Through Django's wrapper: execute wrappers, error translation and query logging as usual.
-    # Behind pgbouncer DB_PGBOUNCER turns psycopg's automatic prepared statements off (config/env.py).
+    # Behind pgbouncer DB_PGBOUNCER turns psycopg's automatic prepared statements off (taskhub/core/env.py).
     with connection.wrap_database_errors:
         cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
     with cursor:

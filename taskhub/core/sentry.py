@@ -13,7 +13,7 @@ from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.types import Event, Hint
 
-from config import env
+from taskhub.core import env
 
 FILTERED = "[Filtered]"
 # Matched anywhere in a key name, any case: "password", "new_password", "api_key", "refresh"...

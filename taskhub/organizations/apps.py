@@ -1,9 +1,22 @@
 from django.apps import AppConfig
 
+from taskhub.tenancy.roles import Role, register_permissions
+
 
 class OrganizationsConfig(AppConfig):
     name = "taskhub.organizations"
     label = "organizations"
 
     def ready(self) -> None:
-        from taskhub.organizations import checks  # noqa: F401, PLC0415 - registers the RLS system check
+        register_permissions(
+            {
+                "organization.read": Role.VIEWER,
+                "organization.update": Role.ADMIN,
+                "organization.delete": Role.OWNER,
+                "organization.export": Role.OWNER,
+                "member.read": Role.VIEWER,
+                "member.manage": Role.ADMIN,
+                "owner.manage": Role.OWNER,
+                "invitation.manage": Role.ADMIN,
+            }
+        )

@@ -5,24 +5,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.apps import apps
-from django.db import models
 from django.utils import timezone
 
 from taskhub.organizations.models import Membership, Organization
-
-
-def tenant_models() -> list[type[models.Model]]:
-    """Return every model with an ``organization`` foreign key: the tenant-owned tables."""
-    owned = []
-    for model in apps.get_models():
-        try:
-            field = model._meta.get_field("organization")
-        except Exception:  # noqa: BLE001, S112 - FieldDoesNotExist: not tenant-owned
-            continue
-        if isinstance(field, models.ForeignKey) and field.related_model is Organization:
-            owned.append(model)
-    return sorted(owned, key=lambda model: model._meta.label_lower)
+from taskhub.tenancy.registry import tenant_models
 
 
 def organization_export(*, organization_id: UUID) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 import django_filters
 
 from taskhub.organizations.models import Membership
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 class MemberFilter(django_filters.FilterSet):

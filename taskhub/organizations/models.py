@@ -3,7 +3,7 @@ from django.db import models
 from django.utils import timezone
 
 from taskhub.core.models import BaseModel
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 class Organization(BaseModel):

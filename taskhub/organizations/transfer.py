@@ -35,10 +35,11 @@ from django.utils import timezone
 
 from taskhub.accounts.models import User
 from taskhub.core import rls
-from taskhub.organizations.export import organization_export, tenant_models
+from taskhub.organizations.export import organization_export
 from taskhub.organizations.models import Invitation, Organization
 from taskhub.organizations.selectors import token_version_cache_key
 from taskhub.organizations.services.invitations import hash_token
+from taskhub.tenancy.registry import tenant_models
 
 # Tables whose rows cannot work without the secrets the export leaves out.
 NOT_IMPORTED = {"accounts.apikey"}

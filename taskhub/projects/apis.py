@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
 from taskhub.core.representation import RepresentedListMixin, representation_of
 from taskhub.core.schema import ADMIN, MEMBER, VIEWER, operation_description
-from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.projects.filters import ProjectFilter
 from taskhub.projects.selectors import project_list
 from taskhub.projects.serializers import (
@@ -19,6 +18,7 @@ from taskhub.projects.serializers import (
     ProjectUpdateInputSerializer,
 )
 from taskhub.projects.services import project_create, project_delete, project_update
+from taskhub.tenancy.api import TenantAPIView
 
 
 @extend_schema(tags=["projects"])

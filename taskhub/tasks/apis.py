@@ -18,12 +18,12 @@ from taskhub.core.errors import NotFound
 from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
 from taskhub.core.representation import RepresentedListMixin, representation_of
 from taskhub.core.schema import MEMBER, VIEWER, operation_description
-from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.projects.selectors import project_list
 from taskhub.tasks.filters import TaskFilter
 from taskhub.tasks.selectors import task_list
 from taskhub.tasks.serializers import TaskCreateInputSerializer, TaskSerializer, TaskUpdateInputSerializer
 from taskhub.tasks.services import task_create, task_delete, task_update
+from taskhub.tenancy.api import TenantAPIView
 
 
 class TaskListBase(RepresentedListMixin, TenantAPIView):

@@ -14,7 +14,7 @@ from taskhub.accounts.serializers.api_keys import (
 )
 from taskhub.accounts.services.api_keys import api_key_create, api_key_revoke
 from taskhub.core.schema import ADMIN, operation_description
-from taskhub.organizations.tenancy import TenantAPIView
+from taskhub.tenancy.api import TenantAPIView
 
 
 @extend_schema(tags=["api-keys"])

@@ -29,7 +29,7 @@ from taskhub.core.errors import Forbidden
 from taskhub.core.http import client_ip, request_id
 from taskhub.core.schema import ANY_CREDENTIAL, ANYONE, SIGNED_IN, operation_description
 from taskhub.core.throttling import AnonymousThrottle, SignInThrottle
-from taskhub.organizations.context import TenantContext, tenant_of
+from taskhub.tenancy.context import TenantContext, tenant_of
 
 
 def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from taskhub.accounts.models import ApiKey
 from taskhub.core import fields
-from taskhub.organizations.roles import API_KEY_ROLE_CHOICES
+from taskhub.tenancy.roles import API_KEY_ROLE_CHOICES
 
 
 class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from taskhub.accounts.models import User
 from taskhub.core import fields
 from taskhub.organizations.models import Organization
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 class UserSerializer(serializers.ModelSerializer[User]):

@@ -12,7 +12,7 @@ from taskhub.accounts.models import ApiKey
 from taskhub.audit.services import audit_record, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, NotFound
-from taskhub.organizations.roles import API_KEY_ROLES, Role
+from taskhub.tenancy.roles import API_KEY_ROLES, Role
 
 
 @transaction.atomic

@@ -25,10 +25,10 @@ from taskhub.accounts.models import User
 from taskhub.accounts.tokens import OrganizationRefreshToken, token_pair
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, Forbidden
-from taskhub.organizations.context import TenantContext
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.selectors import membership_for_token, membership_in
 from taskhub.organizations.services.organizations import membership_tokens_revoke, organization_create
+from taskhub.tenancy.context import TenantContext
 
 logger = logging.getLogger(__name__)
 

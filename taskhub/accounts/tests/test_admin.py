@@ -2,7 +2,7 @@ import pytest
 
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import token_pair
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 @pytest.mark.django_db

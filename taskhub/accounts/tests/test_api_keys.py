@@ -10,7 +10,7 @@ from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.accounts.api_keys import cache_key, hash_key
 from taskhub.accounts.models import ApiKey
 from taskhub.audit.models import AuditEvent
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 URL = "/api/v1/api-keys/"
 FIELDS = {"id", "name", "role", "prefix", "created_by", "created_at", "last_used_at"}

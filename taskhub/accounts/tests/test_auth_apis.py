@@ -6,7 +6,7 @@ from conftest import PASSWORD, TENANT_REQUEST_OVERHEAD
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import token_pair
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 REGISTER = "/api/v1/auth/register/"
 TOKEN = "/api/v1/auth/token/"

@@ -32,9 +32,9 @@ from taskhub.accounts.tests.keys import shared_key_pair
 from taskhub.accounts.tokens import token_pair
 from taskhub.core.actor import Actor
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.organizations.services.organizations import membership_remove
 from taskhub.projects.models import Project
+from taskhub.tenancy.roles import Role
 
 ALGORITHMS = ("HS256", "RS256")
 ATTACKER_HOST = "attacker.example"

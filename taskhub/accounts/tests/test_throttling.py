@@ -7,10 +7,9 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCacheClient
 from rest_framework.test import APIClient
 
-from config import env
 from conftest import PASSWORD
-from taskhub.core import throttling
-from taskhub.organizations.roles import Role
+from taskhub.core import env, throttling
+from taskhub.tenancy.roles import Role
 
 TOKEN = "/api/v1/auth/token/"
 
@@ -114,7 +113,7 @@ def test_throttle_counts_live_in_the_shared_cache(rates, clients_a, tenant_a):
 
 @pytest.fixture
 def redis_down(settings, monkeypatch):
-    """The default cache as production configures it (config.env.cache), on a port nobody listens on.
+    """The default cache as production configures it (taskhub.core.env.cache), on a port nobody listens on.
 
     A real redis-py client, so what fails is what fails when Redis goes away: a
     redis.exceptions.ConnectionError (connection refused) from each command.

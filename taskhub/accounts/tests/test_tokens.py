@@ -8,7 +8,7 @@ import pytest
 
 from taskhub.accounts import tokens
 from taskhub.accounts.tests.keys import key_pair
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ from taskhub.accounts.models import ApiKey
 from taskhub.audit.models import AuditEvent
 from taskhub.audit.services import audit_record
 from taskhub.core.actor import Actor
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 URL = "/api/v1/audit-events/"
 FIELDS = {

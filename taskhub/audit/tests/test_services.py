@@ -3,7 +3,7 @@ import pytest
 from taskhub.audit.models import AuditEvent
 from taskhub.audit.services import audit_record, changes_between
 from taskhub.core.actor import Actor
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 def test_changes_between_keeps_only_changed_fields():

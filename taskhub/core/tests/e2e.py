@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-# What makes the suite's own database PostgreSQL (config.env.database), each also as NAME_FILE.
+# What makes the suite's own database PostgreSQL (taskhub.core.env.database), each also as NAME_FILE.
 POSTGRESQL_VARIABLES = ("DB_NAME", "DB_HOST", "DATABASE_URL")
 NOT_POSTGRESQL = (
     "runs only in the PostgreSQL pass: DB_NAME and DB_HOST (or DATABASE_URL) are unset, so this run is "

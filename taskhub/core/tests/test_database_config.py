@@ -1,11 +1,11 @@
-"""Connection pooling and pgbouncer settings, read from the environment by config.env.database()."""
+"""Connection pooling and pgbouncer settings, read from the environment by taskhub.core.env.database()."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
+from taskhub.core import env
 
 VARIABLES = (
     "DATABASE_URL",

@@ -30,7 +30,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 
-from config import env
+from taskhub.core import env
 from taskhub.core.tests import throwaway
 
 MISSING = throwaway.missing_binaries()

@@ -1,4 +1,4 @@
-"""config/env.py's .env file: values the real environment does not set, never over it."""
+"""taskhub/core/env.py's .env file: values the real environment does not set, never over it."""
 
 import os
 import subprocess
@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
+from taskhub.core import env
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 def env_file(tmp_path, monkeypatch):
-    """Write a .env file, point TASKHUB_ENV_FILE at it and load it as config/env.py does at import."""
+    """Write a .env file, point TASKHUB_ENV_FILE at it and load it as taskhub/core/env.py does at import."""
 
     def write(text: str) -> Path:
         path = tmp_path / ".env"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
+from taskhub.core import env
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION_ENV = {

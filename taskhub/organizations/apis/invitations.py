@@ -11,7 +11,6 @@ from taskhub.core.errors import DomainError, Forbidden
 from taskhub.core.http import client_ip, request_id
 from taskhub.core.schema import ADMIN, operation_description
 from taskhub.core.throttling import AnonymousThrottle, CredentialThrottle, SignInThrottle
-from taskhub.organizations.context import TenantContext
 from taskhub.organizations.invitation_filters import InvitationFilter
 from taskhub.organizations.selectors import invitation_list
 from taskhub.organizations.serializers.invitations import (
@@ -27,7 +26,8 @@ from taskhub.organizations.services.invitations import (
     invitation_create,
     invitation_revoke,
 )
-from taskhub.organizations.tenancy import TenantAPIView, actor_of
+from taskhub.tenancy.api import TenantAPIView, actor_of
+from taskhub.tenancy.context import TenantContext
 
 
 @extend_schema(tags=["invitations"])

@@ -11,7 +11,7 @@ from taskhub.organizations.filters import MemberFilter
 from taskhub.organizations.selectors import membership_list
 from taskhub.organizations.serializers.members import MemberSerializer, MemberUpdateSerializer
 from taskhub.organizations.services.organizations import membership_remove, membership_role_change
-from taskhub.organizations.tenancy import TenantAPIView
+from taskhub.tenancy.api import TenantAPIView
 
 
 @extend_schema(tags=["members"])

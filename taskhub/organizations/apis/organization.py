@@ -18,8 +18,8 @@ from taskhub.organizations.serializers.organization import (
     OrganizationUpdateSerializer,
 )
 from taskhub.organizations.services.organizations import organization_delete, organization_update
-from taskhub.organizations.tenancy import TenantAPIView
 from taskhub.organizations.transfer import ExactJSONEncoder
+from taskhub.tenancy.api import TenantAPIView
 
 
 @extend_schema(tags=["organization"])

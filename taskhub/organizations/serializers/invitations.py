@@ -5,7 +5,7 @@ from rest_framework import serializers
 from taskhub.accounts.serializers.auth import OrganizationSummarySerializer, TokenPairSerializer
 from taskhub.core import fields
 from taskhub.organizations.models import Invitation, InvitationStatus
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 class InvitationSerializer(serializers.ModelSerializer[Invitation]):

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from taskhub.accounts.serializers.auth import UserSerializer
 from taskhub.organizations.models import Membership
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 class MemberSerializer(serializers.ModelSerializer[Membership]):

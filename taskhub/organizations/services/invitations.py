@@ -32,7 +32,7 @@ from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, Forbidden, NotFound
 from taskhub.organizations.models import Invitation, InvitationStatus, Membership, Organization
-from taskhub.organizations.roles import Role, role_allows
+from taskhub.tenancy.roles import Role, role_allows
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, Forbidden
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.organizations.selectors import memberships_of_user, token_version_cache_key
+from taskhub.tenancy.roles import Role
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 
 from taskhub.core import rls
-from taskhub.organizations.export import tenant_models
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.registry import tenant_models
+from taskhub.tenancy.roles import Role
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")

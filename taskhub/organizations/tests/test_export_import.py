@@ -20,10 +20,10 @@ from taskhub.audit.models import AuditEvent
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.organizations.models import Invitation, Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.organizations.services.organizations import organization_delete
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task
+from taskhub.tenancy.roles import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -20,13 +20,13 @@ from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
 from taskhub.organizations.models import Invitation, Membership
-from taskhub.organizations.roles import Role
 from taskhub.organizations.services import invitations
 from taskhub.organizations.services.invitations import (
     InvitationEmailUnavailable,
     invitation_accept,
     invitation_create,
 )
+from taskhub.tenancy.roles import Role
 
 
 def _create(tenant: Any, email: str = "guest@example.com", role: str = "member") -> Invitation:

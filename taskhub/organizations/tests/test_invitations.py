@@ -18,7 +18,7 @@ from taskhub.accounts.api_keys import generate_key
 from taskhub.accounts.models import ApiKey, User
 from taskhub.audit.models import AuditEvent
 from taskhub.organizations.models import Invitation, Membership
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 URL = "/api/v1/invitations/"
 ACCEPT_URL = "/api/v1/invitations/accept/"

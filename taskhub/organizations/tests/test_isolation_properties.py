@@ -34,9 +34,9 @@ from rest_framework.test import APIClient
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import token_pair
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task
+from taskhub.tenancy.roles import Role
 
 ORGANIZATIONS = 3
 PROJECTS = "/api/v1/projects/"

@@ -23,11 +23,11 @@ from rest_framework.test import APIClient
 from conftest import PASSWORD, Tenant
 from taskhub.accounts.models import User
 from taskhub.core import rls
-from taskhub.organizations.export import tenant_models
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.projects.tests.factories import create_project
 from taskhub.tasks.tests.conftest import create_task
+from taskhub.tenancy.registry import tenant_models
+from taskhub.tenancy.roles import Role
 
 FORGED_ID = "00000000-0000-4000-8000-00000000f0f0"
 FORGED_TIME = "2001-01-01T00:00:00Z"

@@ -5,7 +5,7 @@ import pytest
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.audit.models import AuditEvent
 from taskhub.organizations.models import Membership
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 def url(membership):

@@ -4,7 +4,7 @@ from taskhub.accounts.api_keys import generate_key
 from taskhub.accounts.models import ApiKey
 from taskhub.audit.models import AuditEvent
 from taskhub.organizations.models import Invitation, Membership, Organization
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 @pytest.mark.django_db

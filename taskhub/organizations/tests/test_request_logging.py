@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from taskhub.accounts.tokens import token_pair
 from taskhub.core.tests.logcapture import capture_access_log
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 TOKEN = "metrics-token-for-tests"
 MEMBER_ROUTE = "api/v1/members/<uuid:id>/"

@@ -14,7 +14,6 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from taskhub.organizations.roles import API_KEY_ROLES, MINIMUM_ROLE, Role, role_allows
 from taskhub.organizations.tests.isolation import (
     Route as IsolationRoute,
 )
@@ -27,6 +26,7 @@ from taskhub.organizations.tests.isolation import (
     snapshot,
     tenancy_of,
 )
+from taskhub.tenancy.roles import API_KEY_ROLES, MINIMUM_ROLE, Role, role_allows
 
 # The README's "who" table, written out independently of the code it checks: a view that maps a
 # method to a weaker permission fails here even though the walk below follows the view.

@@ -15,9 +15,9 @@ from django.test import Client
 
 from conftest import REQUEST_ROLE, as_app_role, connect_as
 from taskhub.core import rls
-from taskhub.organizations.checks import check_row_level_security
-from taskhub.organizations.export import tenant_models
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.checks import check_row_level_security
+from taskhub.tenancy.registry import tenant_models
+from taskhub.tenancy.roles import Role
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row-level security is PostgreSQL's")
 

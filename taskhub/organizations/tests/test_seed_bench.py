@@ -8,9 +8,9 @@ from conftest import as_app_role
 from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task
+from taskhub.tenancy.roles import Role
 
 PASSWORD = "bench-password-for-tests"
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="seed_bench needs PostgreSQL")

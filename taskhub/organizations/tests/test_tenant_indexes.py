@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection, models
 
-from taskhub.organizations.export import tenant_models
+from taskhub.tenancy.registry import tenant_models
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="reads PostgreSQL's catalogue (pg_index)"),

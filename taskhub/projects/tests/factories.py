@@ -3,9 +3,9 @@
 from typing import Any
 
 from taskhub.core.actor import Actor
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.projects.services import project_create
+from taskhub.tenancy.roles import Role
 
 
 def create_project(tenant: Any, key: str = "WEB", name: str | None = None, **fields: Any) -> Project:

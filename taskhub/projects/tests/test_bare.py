@@ -13,8 +13,8 @@ from django.urls import resolve
 from django.utils import timezone
 
 from taskhub.core.servers import REPO, child_environment
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
+from taskhub.tenancy.roles import Role
 
 pytestmark = pytest.mark.django_db
 

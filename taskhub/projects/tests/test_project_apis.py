@@ -6,9 +6,9 @@ from django.db import IntegrityError, transaction
 from taskhub.audit.models import AuditEvent
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project, ProjectStatus
 from taskhub.projects.services import project_create
+from taskhub.tenancy.roles import Role
 
 # Marked, not only requested through fixtures: the database is then set up before the
 # root conftest opens the platform view (RLS bypassed) for the test body.

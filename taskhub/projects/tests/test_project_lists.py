@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 
 from conftest import TENANT_REQUEST_OVERHEAD
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.projects.serializers import ProjectSerializer
+from taskhub.tenancy.roles import Role
 
 # Marked, not only requested through fixtures: the database is then set up before the
 # root conftest opens the platform view (RLS bypassed) for the test body.

@@ -4,10 +4,10 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from taskhub.core import rls
-from taskhub.organizations.roles import Role
 from taskhub.projects.apis import ProjectListApi
 from taskhub.projects.models import Project
 from taskhub.projects.selectors import project_list
+from taskhub.tenancy.roles import Role
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="statement_timeout is PostgreSQL's")
 

@@ -6,9 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from taskhub.audit.models import AuditEvent
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
+from taskhub.tenancy.roles import Role
 
 # Marked, not only requested through fixtures: the database is then set up before the
 # root conftest opens the platform view (RLS bypassed) for the test body.

@@ -10,11 +10,11 @@ from django.db import connection
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.projects.services import project_create
 from taskhub.tasks.models import Task
 from taskhub.tasks.services import task_create
+from taskhub.tenancy.roles import Role
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs real row locks and concurrent connections"),

@@ -8,10 +8,10 @@ import pytest
 from django.http import QueryDict
 
 from conftest import TENANT_REQUEST_OVERHEAD
-from taskhub.organizations.roles import Role
 from taskhub.tasks.filters import TaskFilter
 from taskhub.tasks.models import Task
 from taskhub.tasks.serializers import TaskSerializer
+from taskhub.tenancy.roles import Role
 
 # Marked, not only requested through fixtures: the database is then set up before the
 # root conftest opens the platform view (RLS bypassed) for the test body.

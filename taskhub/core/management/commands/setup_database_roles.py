@@ -23,8 +23,7 @@ import dj_database_url
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from config import env
-from taskhub.core import dbroles, rls
+from taskhub.core import dbroles, env, rls
 
 
 def _ident(name: str) -> str:

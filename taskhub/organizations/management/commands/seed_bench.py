@@ -20,9 +20,9 @@ from django.utils import timezone
 from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task
+from taskhub.tenancy.roles import Role
 
 # Organizations per transaction: big enough for bulk speed, small enough to show progress and to
 # keep every committed organization complete.

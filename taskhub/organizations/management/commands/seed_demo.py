@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.organizations.services.organizations import organization_create
+from taskhub.tenancy.roles import Role
 
 
 class Command(BaseCommand):

@@ -14,12 +14,12 @@ from taskhub.accounts.services.api_keys import api_key_create
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.organizations.models import Invitation, Membership, Organization
-from taskhub.organizations.roles import Role
 from taskhub.organizations.services.invitations import hash_token
 from taskhub.organizations.services.organizations import organization_create
 from taskhub.projects.services import project_create
 from taskhub.tasks.models import TaskPriority, TaskStatus
 from taskhub.tasks.services import task_create
+from taskhub.tenancy.roles import Role
 
 MEMBER_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
 

@@ -1,4 +1,4 @@
-"""Roles and what each may do, defined once; every permission check reads from here."""
+"""Roles and what each may do; every permission check reads from here, every app registers into it."""
 
 from django.db import models
 
@@ -23,25 +23,18 @@ _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 API_KEY_ROLES = (Role.MEMBER, Role.VIEWER)
 API_KEY_ROLE_CHOICES = [(role.value, role.label) for role in API_KEY_ROLES]
 
-# The lowest role that holds each permission; higher roles inherit it.
-MINIMUM_ROLE: dict[str, Role] = {
-    "organization.read": Role.VIEWER,
-    "organization.update": Role.ADMIN,
-    "organization.delete": Role.OWNER,
-    "organization.export": Role.OWNER,
-    "member.read": Role.VIEWER,
-    "member.manage": Role.ADMIN,
-    "owner.manage": Role.OWNER,
-    "invitation.manage": Role.ADMIN,
-    "api_key.manage": Role.ADMIN,
-    "audit.read": Role.ADMIN,
-    "project.read": Role.VIEWER,
-    "project.write": Role.MEMBER,
-    "project.delete": Role.ADMIN,
-    "task.read": Role.VIEWER,
-    "task.write": Role.MEMBER,
-    "task.delete": Role.MEMBER,
-}
+# The lowest role that holds each permission; higher roles inherit it. Empty here: each app
+# registers its own permissions from its AppConfig.ready() (``register_permissions``).
+MINIMUM_ROLE: dict[str, Role] = {}
+
+
+def register_permissions(minimum_roles: dict[str, Role]) -> None:
+    """Add an app's permissions to the role map; a name registered twice must agree."""
+    for permission, role in minimum_roles.items():
+        known = MINIMUM_ROLE.get(permission)
+        if known is not None and known != role:
+            raise ValueError(f"Permission {permission!r} is already held from {known.value}, not {Role(role).value}.")
+        MINIMUM_ROLE[permission] = Role(role)
 
 
 def role_allows(role: str, permission: str) -> bool:

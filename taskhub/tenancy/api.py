@@ -21,8 +21,8 @@ from rest_framework.views import APIView
 from taskhub.core import rls, throttling
 from taskhub.core.actor import Actor
 from taskhub.core.http import client_ip, request_id
-from taskhub.organizations.context import TenantContext, tenant_of
-from taskhub.organizations.roles import role_allows
+from taskhub.tenancy.context import TenantContext, tenant_of
+from taskhub.tenancy.roles import role_allows
 
 
 def actor_of(request: Request) -> Actor:

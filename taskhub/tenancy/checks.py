@@ -7,7 +7,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from taskhub.core import rls
-from taskhub.organizations.export import tenant_models
+from taskhub.tenancy.registry import tenant_models
 
 
 def _migrations_pending() -> bool:

@@ -13,7 +13,7 @@ from uuid import UUID
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-from taskhub.organizations.roles import Role
+from taskhub.tenancy.roles import Role
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ MISSING: Any = _Missing()
 
 
 ENV_FILE_VARIABLE = "TASKHUB_ENV_FILE"
-DEFAULT_ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+DEFAULT_ENV_FILE = Path(__file__).resolve().parents[2] / ".env"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOUBLE_QUOTED_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
