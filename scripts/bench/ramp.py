@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from scripts.bench.stack import bench_stack
-from taskhub.core.servers import REPO
+from tests.support.servers import REPO
 
 ORGANIZATIONS = 10
 

@@ -1,6 +1,6 @@
 """The system under test: a private PostgreSQL and Redis, the app migrated, seeded and under gunicorn.
 
-The servers are taskhub.core.servers' (the end-to-end tests use the same ones): a cluster made
+The servers are tests.support.servers' (the end-to-end tests use the same ones): a cluster made
 with initdb in a temporary directory, on its own port, never the machine's shared instance. The
 app connects as a role that is no superuser and cannot bypass row-level security; gunicorn runs
 deploy/gunicorn.conf.py with config.settings.bench (production settings plus the bare view).
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskhub.core.servers import (
+from tests.support.servers import (
     APP_DATABASE,
     REPO,
     AppServer,

@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from conftest import Tenant
 from taskhub.accounts.authentication import access_token_context
 from taskhub.accounts.services.auth import logout, user_deactivate
-from taskhub.accounts.tests.keys import shared_key_pair
 from taskhub.accounts.tokens import token_pair
 from taskhub.core.actor import Actor
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.services.organizations import membership_remove
 from taskhub.projects.models import Project
 from taskhub.tenancy.roles import Role
+from tests.support.keys import shared_key_pair
 
 ALGORITHMS = ("HS256", "RS256")
 ATTACKER_HOST = "attacker.example"

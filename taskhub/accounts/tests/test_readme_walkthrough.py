@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from taskhub.core.tests import e2e, throwaway
+from tests.support import e2e, throwaway
 
 README = throwaway.REPO / "README.md"
 SECTION = "## A walk through the API"
@@ -95,7 +95,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path):
     outbox.mkdir()
     output = tmp_path / "walk.out"
     server_environment = {
-        "EMAIL_BACKEND": "taskhub.core.servers.FileEmailBackend",
+        "EMAIL_BACKEND": "tests.support.servers.FileEmailBackend",
         "EMAIL_FILE_PATH": str(outbox),
     }
     with throwaway.running_stack(server_environment=server_environment) as stack:

@@ -7,8 +7,8 @@ import jwt
 import pytest
 
 from taskhub.accounts import tokens
-from taskhub.accounts.tests.keys import key_pair
 from taskhub.tenancy.roles import Role
+from tests.support.keys import key_pair
 
 
 @pytest.mark.django_db

@@ -41,8 +41,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.core.tests import e2e
-from taskhub.core.tests.throwaway import REPO, child_environment
+from tests.support import e2e
+from tests.support.throwaway import REPO, child_environment
 
 CI = os.environ.get("CI") == "true"
 TOOLS = ("pg_dump", "pg_restore", "psql")

@@ -69,7 +69,7 @@ def test_the_job_runs_ci_run_itself_and_nothing_else(job):
 
 def test_ci_run_sees_ci_and_the_service_addresses(job):
     variables = {name: str(value) for name, value in job["env"].items()}
-    # CI=true: end-to-end tests missing a program fail instead of skipping (taskhub/core/tests/e2e.py).
+    # CI=true: end-to-end tests missing a program fail instead of skipping (tests/support/e2e.py).
     assert variables["CI"] == "true"
     assert (variables["PGHOST"], variables["PGPORT"]) == ("127.0.0.1", "5432")
     script = CI_RUN.read_text()

@@ -29,8 +29,8 @@ import pytest
 import yaml
 from django.db import connection
 
-from taskhub.core.tests import e2e
-from taskhub.core.tests.throwaway import REPO, child_environment
+from tests.support import e2e
+from tests.support.throwaway import REPO, child_environment
 
 COMPOSE = REPO / "docker-compose.yml"
 ENTRYPOINT = REPO / "deploy" / "docker" / "entrypoint.sh"

@@ -14,7 +14,7 @@ from conftest import as_app_role
 from taskhub.core import dbroles
 from taskhub.core.deploy_checks import role_errors
 from taskhub.core.management.commands.preflight import probe_database_roles, probe_tenant_context
-from taskhub.core.servers import REPO, child_environment
+from tests.support.servers import REPO, child_environment
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="database roles are PostgreSQL's")
 POSTGRES = {"ENGINE": "django.db.backends.postgresql", "NAME": "x"}

@@ -31,7 +31,7 @@ from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 
 from taskhub.core import env
-from taskhub.core.tests import throwaway
+from tests.support import throwaway
 
 MISSING = throwaway.missing_binaries()
 needs_servers = pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)} to run private servers")

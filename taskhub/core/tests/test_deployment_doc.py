@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from taskhub.core.tests.throwaway import REPO
+from tests.support.throwaway import REPO
 
 DEPLOYMENT = REPO / "DEPLOYMENT.md"
 # What a "verified" cell may say instead of naming a check.

@@ -42,8 +42,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.core.tests import e2e, throwaway
-from taskhub.core.tests import edge as edge_servers
+from tests.support import e2e, throwaway
+from tests.support import edge as edge_servers
 
 MISSING = edge_servers.missing_binaries()
 pytestmark = e2e.marks(MISSING, purpose="to run nginx in front of private servers")

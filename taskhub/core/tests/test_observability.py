@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from taskhub.core import health
 from taskhub.core.logformat import JsonFormatter
-from taskhub.core.tests.logcapture import capture_access_log
+from tests.support.logcapture import capture_access_log
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "metrics-token-for-tests"

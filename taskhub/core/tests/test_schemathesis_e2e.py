@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from taskhub.core.tests import e2e, throwaway
+from tests.support import e2e, throwaway
 
 MISSING = throwaway.missing_binaries()
 pytestmark = e2e.marks(MISSING)
@@ -276,7 +276,7 @@ CONFIG = """\
 workers = {workers}
 max-time = {max_time}
 seed = {seed}
-hooks = "taskhub.core.tests.schemathesis_hooks"
+hooks = "tests.support.schemathesis_hooks"
 
 [auth.wfc]
 path = "{wfc}"

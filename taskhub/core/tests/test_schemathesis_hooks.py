@@ -2,7 +2,7 @@
 
 import pytest
 
-from taskhub.core.tests.schemathesis_hooks import carries
+from tests.support.schemathesis_hooks import carries
 
 SLUG = "peer-b-91ac78f5"
 

@@ -21,7 +21,7 @@ from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.db import connection
 
-from taskhub.core.tests.e2e import IN_CI
+from tests.support.e2e import IN_CI
 
 PASSWORD = "a-strong-pass-42"
 

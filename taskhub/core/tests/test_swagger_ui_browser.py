@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from taskhub.core.tests import chromium, e2e, throwaway
+from tests.support import chromium, e2e, throwaway
 
 MISSING = chromium.missing_binaries() + throwaway.missing_binaries()
 pytestmark = e2e.marks(MISSING, purpose="to run a browser")

@@ -24,7 +24,7 @@ from django.db import connection
 
 from conftest import connect_as
 from taskhub.core import dbroles, rls
-from taskhub.core.servers import REPO, child_environment
+from tests.support.servers import REPO, child_environment
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the database wall is PostgreSQL's"),

@@ -5,8 +5,8 @@ from functools import cache
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from taskhub.organizations.tests.isolation import api_routes
 from taskhub.tenancy.roles import Role
+from tests.support.isolation import api_routes
 
 SQL_METACHARACTERS = ["'", '"', "' OR '1'='1", "1; DROP TABLE projects_project; --", "%", "_", "\\", "`", "/*", "-- x"]
 

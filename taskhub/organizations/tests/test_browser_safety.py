@@ -20,9 +20,9 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.settings import api_settings
 
 from taskhub.accounts.models import User
-from taskhub.organizations.tests.isolation import api_routes
 from taskhub.projects.models import Project
 from taskhub.tenancy.roles import Role
+from tests.support.isolation import api_routes
 
 MARKUP = [
     "<script>alert(document.cookie)</script>",

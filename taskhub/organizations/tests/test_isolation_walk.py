@@ -8,10 +8,10 @@ from rest_framework.response import Response
 
 from config.urls import urlpatterns as root_urlpatterns
 from conftest import as_platform_role
-from taskhub.organizations.tests.isolation import Tenancy, api_routes, populate, tenancy_of, walk
 from taskhub.projects.models import Project
 from taskhub.tenancy.api import TenantAPIView
 from taskhub.tenancy.roles import Role
+from tests.support.isolation import Tenancy, api_routes, populate, tenancy_of, walk
 
 
 @pytest.fixture

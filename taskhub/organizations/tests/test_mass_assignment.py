@@ -24,10 +24,10 @@ from conftest import PASSWORD, Tenant
 from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
-from taskhub.projects.tests.factories import create_project
 from taskhub.tasks.tests.conftest import create_task
 from taskhub.tenancy.registry import tenant_models
 from taskhub.tenancy.roles import Role
+from tests.support.factories import create_project
 
 FORGED_ID = "00000000-0000-4000-8000-00000000f0f0"
 FORGED_TIME = "2001-01-01T00:00:00Z"

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from taskhub.core.tests import e2e
-from taskhub.core.tests.throwaway import REPO, child_environment
+from tests.support import e2e
+from tests.support.throwaway import REPO, child_environment
 
 CI = os.environ.get("CI") == "true"
 MISSING_TOOLS = [tool for tool in ("pg_dump", "pg_restore", "psql") if shutil.which(tool) is None]

@@ -29,8 +29,7 @@ from typing import Any
 import pytest
 
 from taskhub.core import rls
-from taskhub.core.tests import e2e, throwaway
-from taskhub.organizations.tests import pgbouncer
+from tests.support import e2e, pgbouncer, throwaway
 
 MISSING = pgbouncer.missing_binaries()
 pytestmark = e2e.marks(MISSING)

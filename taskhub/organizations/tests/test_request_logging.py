@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from taskhub.accounts.tokens import token_pair
-from taskhub.core.tests.logcapture import capture_access_log
 from taskhub.tenancy.roles import Role
+from tests.support.logcapture import capture_access_log
 
 TOKEN = "metrics-token-for-tests"
 MEMBER_ROUTE = "api/v1/members/<uuid:id>/"

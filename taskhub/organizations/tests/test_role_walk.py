@@ -14,10 +14,11 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from taskhub.organizations.tests.isolation import (
+from taskhub.tenancy.roles import API_KEY_ROLES, MINIMUM_ROLE, Role, role_allows
+from tests.support.isolation import (
     Route as IsolationRoute,
 )
-from taskhub.organizations.tests.isolation import (
+from tests.support.isolation import (
     _request_bodies,
     api_routes,
     body_for,
@@ -26,7 +27,6 @@ from taskhub.organizations.tests.isolation import (
     snapshot,
     tenancy_of,
 )
-from taskhub.tenancy.roles import API_KEY_ROLES, MINIMUM_ROLE, Role, role_allows
 
 # The README's "who" table, written out independently of the code it checks: a view that maps a
 # method to a weaker permission fails here even though the walk below follows the view.

@@ -3,7 +3,7 @@ from collections.abc import Callable
 import pytest
 
 from taskhub.projects.models import Project
-from taskhub.projects.tests.factories import create_project
+from tests.support.factories import create_project
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
 from django.utils import timezone
 
-from taskhub.core.servers import REPO, child_environment
 from taskhub.projects.models import Project
 from taskhub.tenancy.roles import Role
+from tests.support.servers import REPO, child_environment
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ import pytest
 
 from taskhub.core.actor import Actor
 from taskhub.projects.models import Project
-from taskhub.projects.tests.factories import create_project
 from taskhub.tasks.models import Task
 from taskhub.tasks.services import task_create
+from tests.support.factories import create_project
 
 
 def create_task(project: Project, title: str = "Do it", **fields: Any) -> Task:

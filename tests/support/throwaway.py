@@ -3,7 +3,7 @@
 Each server is private to one test module: its own temporary directory, its own free port on
 127.0.0.1, started and stopped here, never the machine's shared instances. ``running_stack``
 tears everything down in ``finally``, even when starting fails halfway. The servers themselves
-live in taskhub.core.servers, which the benchmark (scripts/bench) shares.
+live in tests.support.servers, which the benchmark (scripts/bench) shares.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskhub.core.servers import (
+from tests.support import e2e
+from tests.support.servers import (
     APP_DATABASE,
     APP_ROLE,
     REPO,
@@ -35,7 +36,6 @@ from taskhub.core.servers import (
     tail,
     wait_until,
 )
-from taskhub.core.tests import e2e
 
 __all__ = [
     "APP_DATABASE",

@@ -18,7 +18,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from taskhub.core.tests import throwaway
+from tests.support import throwaway
 
 TEMPLATE = throwaway.REPO / "deploy" / "pgbouncer" / "pgbouncer.ini"
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskhub.core.tests import throwaway
+from tests.support import throwaway
 
 REPO = throwaway.REPO
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "taskhub.conf"

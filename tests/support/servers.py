@@ -60,7 +60,7 @@ class FileEmailBackend(filebased.EmailBackend):
     """Django's file-based email backend, writing into ``$EMAIL_FILE_PATH``: a private server's outbox.
 
     Production settings read no ``EMAIL_FILE_PATH``; a test serving them sets
-    ``EMAIL_BACKEND=taskhub.core.servers.FileEmailBackend`` and that variable to read the emails sent.
+    ``EMAIL_BACKEND=tests.support.servers.FileEmailBackend`` and that variable to read the emails sent.
     """
 
     def __init__(self, fail_silently: bool = False, file_path: str | None = None, **kwargs: Any) -> None:
