@@ -3,6 +3,10 @@
 Both end in a ``TenantContext`` on ``request.auth``. Neither reads the database on the hot
 path: token versions and keys come from the cache, which writes keep current, with the
 database as the fallback (docs/authentication.md).
+
+``access_token_context`` also serves the services (token verification), so it refuses with the
+domain's ``Unauthenticated``; the authentication class turns that into DRF's
+``AuthenticationFailed``, the one exception DRF's request records a failed authentication by.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from taskhub.accounts import api_keys
 from taskhub.accounts.tokens import OrganizationAccessToken
+from taskhub.core.errors import Unauthenticated
 from taskhub.organizations.selectors import membership_token_version, token_version_cache_key
 from taskhub.tenancy.context import Principal, TenantContext
 from taskhub.tenancy.roles import API_KEY_ROLES, Role
@@ -25,8 +30,8 @@ from taskhub.tenancy.roles import API_KEY_ROLES, Role
 logger = logging.getLogger(__name__)
 
 
-def _invalid_token() -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed("Token is invalid, expired or revoked.", code="token_not_valid")
+def _invalid_token() -> Unauthenticated:
+    return Unauthenticated("Token is invalid, expired or revoked.", code="token_not_valid")
 
 
 def denied_token_cache_key(jti: str) -> str:
@@ -46,7 +51,7 @@ def _credential(request: Request, scheme: bytes) -> str | None:
 
 
 def access_token_context(raw: str) -> TenantContext:
-    """Validate an access token, revocation included, and return what it grants."""
+    """Validate an access token, revocation included, and return what it grants; else ``Unauthenticated``."""
     try:
         token = OrganizationAccessToken(raw)  # type: ignore[arg-type]
         organization_id = UUID(str(token["org"]))
@@ -89,7 +94,10 @@ class JWTAuthentication(BaseAuthentication):
         raw = _credential(request, b"bearer")
         if raw is None:
             return None
-        context = access_token_context(raw)
+        try:
+            context = access_token_context(raw)
+        except Unauthenticated as exc:
+            raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
         return Principal(user_id=context.user_id), context
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,6 +1,10 @@
 """One error shape for the whole service: ``{"detail", "code"}`` plus ``errors`` per field.
 
-DRF exceptions pass through ``exception_handler``; everything Django answers by itself
+Services, selectors and models raise the domain errors below (``DomainError`` and its
+subclasses), never DRF's exceptions (an import-linter contract holds them to it);
+``exception_handler`` is the one place that turns them, and DRF's own exceptions, into a
+response: status, code, detail, field errors, ``WWW-Authenticate`` and ``Retry-After``.
+Everything Django answers by itself
 (unknown URLs, a bad Host header, an unhandled exception) goes through the handler views
 below, so no client ever gets an HTML page.
 
@@ -13,6 +17,7 @@ See docs/degradation.md.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -25,7 +30,6 @@ from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from taskhub.core.http import request_id
 from taskhub.core.metrics import count_db_error
@@ -40,10 +44,15 @@ SERVICE_UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Try again 
 
 
 class DomainError(Exception):
-    """A rule of the product was broken; services raise it, the handler answers 400."""
+    """A rule of the product was broken; services raise it, the handler answers 400.
+
+    ``field`` names the input at fault: the answer then carries it in ``errors``.
+    """
 
     status_code: int = status.HTTP_400_BAD_REQUEST
     code = "invalid"
+    # Seconds after which a retry may succeed: answered as ``Retry-After`` when set.
+    retry_after: int | None = None
 
     def __init__(self, detail: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(detail)
@@ -51,6 +60,22 @@ class DomainError(Exception):
         self.field = field
         if code is not None:
             self.code = code
+
+
+class Unauthenticated(DomainError):
+    """No credential, or one that is invalid, expired or revoked.
+
+    401 with the view's ``WWW-Authenticate`` challenge; a view with no authentication scheme to
+    name answers 403 instead, as DRF does for its own ``AuthenticationFailed``.
+    """
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
 
 
 class NotFound(DomainError):
@@ -63,9 +88,30 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-class Forbidden(DomainError):
-    status_code = status.HTTP_403_FORBIDDEN
-    code = "permission_denied"
+class TooManyRequests(DomainError):
+    """A limit of the product was reached: 429 ``throttled``.
+
+    With ``retry_after`` the answer carries ``Retry-After`` and its detail ends with when to
+    try again, worded as DRF words its own throttles.
+    """
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "throttled"
+
+    def __init__(self, detail: str, *, retry_after: int | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(DomainError):
+    """Something the request needs is down (a mail server): 503, ``Retry-After`` when known."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
 
 
 def error_body(detail: str, code: str, errors: Any = None) -> dict[str, Any]:
@@ -113,6 +159,47 @@ def database_unavailable(request: HttpRequest, exc: BaseException) -> JsonRespon
     return response
 
 
+def set_rollback() -> None:
+    """DRF's ``set_rollback``: roll back the request's transaction once the error is answered.
+
+    Imported when called: ``rest_framework.views`` loads the authentication classes from the
+    settings, and they import this module for ``Unauthenticated``.
+    """
+    from rest_framework.views import set_rollback as drf_set_rollback  # noqa: PLC0415
+
+    drf_set_rollback()
+
+
+def _authenticate_header(context: dict[str, Any]) -> str | None:
+    """The challenge the view names for a 401, as DRF's ``APIView.handle_exception`` asks it."""
+    view, request = context.get("view"), context.get("request")
+    if view is None or request is None:
+        return None
+    header: str | None = view.get_authenticate_header(request)
+    return header
+
+
+def _domain_error_response(exc: DomainError, context: dict[str, Any]) -> Response:
+    """Answer a domain error: its status, code and detail, the field at fault, its headers."""
+    status_code, detail = exc.status_code, exc.detail
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        # DRF's rule for its own AuthenticationFailed: a 401 names the scheme to use, and a view
+        # without one answers 403.
+        if challenge := _authenticate_header(context):
+            headers["WWW-Authenticate"] = challenge
+        else:
+            status_code = status.HTTP_403_FORBIDDEN
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        if isinstance(exc, TooManyRequests):
+            # "... Expected available in N seconds.", in DRF's words (and translations).
+            detail = str(exceptions.Throttled(wait=exc.retry_after, detail=exc.detail).detail)
+    errors = {exc.field: [{"message": detail, "code": exc.code}]} if exc.field else None
+    set_rollback()
+    return Response(error_body(detail, exc.code, errors), status=status_code, headers=headers)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn domain and DRF exceptions into the service's error shape."""
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
@@ -125,9 +212,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         _log_database_unavailable(context.get("request"), response, exc)
         return response
     if isinstance(exc, DomainError):
-        errors = {exc.field: [{"message": exc.detail, "code": exc.code}]} if exc.field else None
-        set_rollback()
-        return Response(error_body(exc.detail, exc.code, errors), status=exc.status_code)
+        return _domain_error_response(exc, context)
     if isinstance(exc, RequestDataTooBig):
         set_rollback()
         return Response(error_body("Request body is too large.", "request_too_large"), status=413)

@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -24,7 +23,7 @@ from taskhub.accounts.authentication import access_token_context, denied_token_c
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import OrganizationRefreshToken, token_pair
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError, Forbidden
+from taskhub.core.errors import DomainError, Forbidden, Unauthenticated
 from taskhub.organizations.models import Membership, Organization
 from taskhub.organizations.selectors import membership_for_token, membership_in
 from taskhub.organizations.services.organizations import membership_tokens_revoke, organization_create
@@ -40,12 +39,12 @@ class Registration:
     tokens: dict[str, str]
 
 
-def _invalid_credentials() -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+def _invalid_credentials() -> Unauthenticated:
+    return Unauthenticated("Unknown username or wrong password.", code="invalid_credentials")
 
 
-def _invalid_refresh() -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed("Refresh token is invalid, expired or revoked.", code="token_not_valid")
+def _invalid_refresh() -> Unauthenticated:
+    return Unauthenticated("Refresh token is invalid, expired or revoked.", code="token_not_valid")
 
 
 def password_validate(password: str, user: User, field: str = "password") -> None:
@@ -106,6 +105,7 @@ def _refresh_token(raw: str) -> OrganizationRefreshToken:
         UUID(str(token["org"]))
         UUID(str(token["sub"]))
     except (TokenError, KeyError, ValueError) as exc:
+        # SimpleJWT's refusal, translated here: callers see only the domain's 401.
         raise _invalid_refresh() from exc
     return token
 
@@ -138,7 +138,7 @@ def token_verify(*, token: str) -> None:
     """Accept a live access token (revocation included) or a live refresh token, else 401."""
     try:
         access_token_context(token)
-    except exceptions.AuthenticationFailed:
+    except Unauthenticated:
         refresh = _refresh_token(token)
         if membership_in(organization_id=refresh["org"], user_id=refresh["sub"]) is None:
             raise _invalid_refresh() from None

@@ -22,7 +22,6 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import exceptions, status
 
 from taskhub.accounts.models import User
 from taskhub.accounts.services.auth import password_validate
@@ -30,7 +29,15 @@ from taskhub.accounts.tokens import token_pair
 from taskhub.audit.services import audit_record
 from taskhub.core import rls
 from taskhub.core.actor import Actor
-from taskhub.core.errors import Conflict, DomainError, Forbidden, NotFound
+from taskhub.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+)
 from taskhub.organizations.models import Invitation, InvitationStatus, Membership, Organization
 from taskhub.tenancy.roles import Role, role_allows
 
@@ -46,10 +53,13 @@ _REFUSALS: dict[InvitationStatus, tuple[str, str]] = {
 }
 
 
-class InvitationEmailUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The invitation email could not be sent; try again later."
-    default_code = "email_unavailable"
+class InvitationEmailUnavailable(ServiceUnavailable):
+    """The invitation email could not be sent, so no invitation was made: 503."""
+
+    code = "email_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The invitation email could not be sent; try again later.")
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,8 @@ def _consume_invitation_slot(organization_id: UUID) -> None:
         return
     if count > settings.INVITATIONS_PER_HOUR:
         retry_after = max(1, (window + 1) * RATE_WINDOW_SECONDS - int(now))
-        raise exceptions.Throttled(
-            wait=retry_after, detail="This organization has sent too many invitations in the last hour."
+        raise TooManyRequests(
+            "This organization has sent too many invitations in the last hour.", retry_after=retry_after
         )
 
 
@@ -276,7 +286,7 @@ def invitation_accept(*, token: str, user_id: UUID, actor: Actor) -> Acceptance:
     invitation = _pending_invitation_for_update(token)
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise exceptions.AuthenticationFailed("Token is invalid, expired or revoked.", code="token_not_valid")
+        raise Unauthenticated("Token is invalid, expired or revoked.", code="token_not_valid")
     return _join(invitation=invitation, user=user, actor=actor)
 
 
