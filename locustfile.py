@@ -1,6 +1,6 @@
 """Load and stress tests with Locust: a realistic mix of Taskhub users (docs/benchmarks.md).
 
-Users are the ones ``manage.py seed_bench`` creates: ``<prefix>-<n>-member`` in organizations 1..N,
+Users are the ones ``python -m scripts.bench.seed`` creates: ``<prefix>-<n>-member`` in organizations 1..N,
 all with one password. Each simulated user signs in to a random organization (a token obtain, the
 costly request: a million PBKDF2 rounds), then mostly reads lists and details of projects and
 tasks, sometimes creates or updates, and now and then rotates its tokens (token refresh).
@@ -8,7 +8,7 @@ Settings (environment variables):
 
     TASKHUB_PASSWORD        the seeded users' password (required)
     TASKHUB_ORGANIZATIONS   how many seeded organizations to spread over (default 10)
-    TASKHUB_PREFIX          seed_bench's --prefix (default bench)
+    TASKHUB_PREFIX          scripts.bench.seed's --prefix (default bench)
 
 Ordinary runs: ``locust -f locustfile.py --host http://127.0.0.1:8000`` (web UI) or headless with
 ``--users``/``--spawn-rate``. Ramp to failure: set ``TASKHUB_RAMP=1`` and the RampToFailure shape
@@ -46,7 +46,7 @@ class TaskhubUser(HttpUser):
 
     def on_start(self) -> None:
         if not PASSWORD:
-            raise RuntimeError("Set TASKHUB_PASSWORD to the password given to seed_bench.")
+            raise RuntimeError("Set TASKHUB_PASSWORD to the password given to scripts.bench.seed.")
         self.username = f"{PREFIX}-{random.randint(1, ORGANIZATIONS)}-member"  # noqa: S311 - test data
         self.refresh = ""
         self.project_ids: list[str] = []

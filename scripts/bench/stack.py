@@ -3,7 +3,7 @@
 The servers are tests.support.servers' (the end-to-end tests use the same ones): a cluster made
 with initdb in a temporary directory, on its own port, never the machine's shared instance. The
 app connects as a role that is no superuser and cannot bypass row-level security; gunicorn runs
-deploy/gunicorn.conf.py with config.settings.bench (production settings plus the bare view).
+deploy/gunicorn.conf.py with scripts.bench.settings (production settings plus the bare view).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class BenchStack:
     def environment(self) -> dict[str, str]:
         """The app's environment: bench settings, the private servers, the app role."""
         return child_environment(
-            DJANGO_SETTINGS_MODULE="config.settings.bench",
+            DJANGO_SETTINGS_MODULE="scripts.bench.settings",
             SECRET_KEY=self.secret_key,
             JWT_SIGNING_KEY=self.jwt_key,
             ALLOWED_HOSTS="127.0.0.1",
@@ -75,15 +75,22 @@ class BenchStack:
     def seed(self, *, organizations: int, projects: int, tasks: int, prefix: str = "bench") -> float:
         """Seed up to ``organizations`` organizations; return the seconds it took."""
         started = time.monotonic()
-        output = self.manage(
-            "seed_bench",
-            f"--organizations={organizations}",
-            f"--projects={projects}",
-            f"--tasks={tasks}",
-            f"--password={self.password}",
-            f"--prefix={prefix}",
+        output = run(
+            [
+                sys.executable,
+                "-m",
+                "scripts.bench.seed",
+                f"--organizations={organizations}",
+                f"--projects={projects}",
+                f"--tasks={tasks}",
+                f"--password={self.password}",
+                f"--prefix={prefix}",
+            ],
+            timeout=900,
+            env=self.environment(),
+            cwd=REPO,
         )
-        # seed_bench runs as the platform role, which may not VACUUM the owner's tables: the
+        # scripts.bench.seed runs as the platform role, which may not VACUUM the owner's tables: the
         # private server's superuser does, so plans and visibility maps are as after autovacuum.
         with self.postgres.connect(dbname=APP_DATABASE) as superuser:
             superuser.execute("VACUUM (ANALYZE) projects_project, tasks_task")

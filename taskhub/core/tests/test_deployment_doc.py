@@ -18,7 +18,7 @@ DEPLOYMENT = REPO / "DEPLOYMENT.md"
 NOT_CI = ("doc", "by hand", "not done")
 # What names a check: a test file, a command CI runs, a deploy check id.
 CHECK = re.compile(r"test_\w+\.py|\.ci/run|`make \w+`|\bE1\d\d\b|\bpreflight\b")
-PATH = re.compile(r"`((?:taskhub|deploy|docs|scripts|config|\.github|\.ci)/[\w./-]+)`")
+PATH = re.compile(r"`((?:taskhub|tests|deploy|docs|scripts|config|\.github|\.ci)/[\w./-]+)`")
 TEST_FILE = re.compile(r"\b(test_\w+\.py)\b")
 CHECK_ID = re.compile(r"\bE1\d\d\b")
 SECTION = re.compile(r"(docs/[\w-]+\.md), \"([^\"]+)\"")
@@ -60,7 +60,7 @@ def test_every_named_path_exists():
 
 
 def test_every_named_test_file_exists():
-    tests = {path.name for path in (REPO / "taskhub").rglob("test_*.py")}
+    tests = {path.name for top in ("taskhub", "tests") for path in (REPO / top).rglob("test_*.py")}
     missing = sorted(set(TEST_FILE.findall(DEPLOYMENT.read_text())) - tests)
     assert not missing, missing
 

@@ -1,46 +1,50 @@
+"""scripts.bench.seed: the benchmark's organizations, projects and tasks, and its refusals."""
+
 import io
+import subprocess
+import sys
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection
 
 from conftest import as_app_role
+from scripts.bench.seed import SeedError, seed
 from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task
 from taskhub.tenancy.roles import Role
+from tests.support.servers import REPO, child_environment
 
 PASSWORD = "bench-password-for-tests"
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="seed_bench needs PostgreSQL")
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="scripts.bench.seed needs PostgreSQL")
 
 
 def _seed(organizations: int, projects: int = 5, tasks: int = 2, password: str = PASSWORD) -> str:
     out = io.StringIO()
-    call_command(
-        "seed_bench",
+    seed(
         organizations=organizations,
         projects=projects,
         tasks=tasks,
         password=password,
         prefix="seedtest",
-        stdout=out,
+        out=out,
     )
     return out.getvalue()
 
 
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="the refusal is SQLite's")
-def test_seed_bench_refuses_sqlite_with_a_clear_error():
-    with pytest.raises(CommandError, match="needs a PostgreSQL database"):
+def test_seed_refuses_sqlite_with_a_clear_error():
+    with pytest.raises(SeedError, match="needs a PostgreSQL database"):
         _seed(1)
     assert not Organization.objects.exists()
 
 
 @postgresql_only
 @pytest.mark.django_db
-def test_seed_bench_creates_the_rows_per_organization():
+def test_seed_creates_the_rows_per_organization():
     output = _seed(3, projects=5, tasks=2)
 
     assert "Seeded 3 organization(s) of 5 projects x 2 tasks (15 projects, 30 tasks)" in output
@@ -89,7 +93,7 @@ def test_seeded_rows_stay_behind_row_level_security():
 
 @postgresql_only
 @pytest.mark.django_db
-def test_seed_bench_again_keeps_existing_organizations_and_adds_the_missing():
+def test_seed_again_keeps_existing_organizations_and_adds_the_missing():
     _seed(2, projects=3, tasks=1)
     kept = set(Project.objects.filter(organization__slug="seedtest-1").values_list("pk", flat=True))
 
@@ -107,6 +111,25 @@ def test_seed_bench_again_keeps_existing_organizations_and_adds_the_missing():
 @postgresql_only
 @pytest.mark.django_db
 @pytest.mark.parametrize(("organizations", "projects", "tasks"), [(0, 1, 1), (1, -1, 0), (1, 1, -1), (1, 1, 1_000_000)])
-def test_seed_bench_refuses_impossible_counts(organizations, projects, tasks):
-    with pytest.raises(CommandError, match="Need --organizations"):
+def test_seed_refuses_impossible_counts(organizations, projects, tasks):
+    with pytest.raises(SeedError, match="Need --organizations"):
         _seed(organizations, projects=projects, tasks=tasks)
+
+
+def test_python_m_scripts_bench_seed_refuses_sqlite_and_writes_nothing(tmp_path):
+    """The program ``make bench`` runs: on SQLite it exits 1 naming PostgreSQL, before any write."""
+    database = tmp_path / "seed.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.bench.seed", "--organizations=1", "--projects=1", "--password=x"],
+        capture_output=True,
+        text=True,
+        env=child_environment(
+            DJANGO_SETTINGS_MODULE="config.settings.local", SECRET_KEY="x" * 50, SQLITE_PATH=str(database)
+        ),
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "needs a PostgreSQL database" in result.stderr
+    assert not database.exists() or database.stat().st_size == 0

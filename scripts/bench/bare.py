@@ -3,8 +3,8 @@
 scripts/bench measures ``GET /api/v1/projects/`` against this view, alternately in one run, and
 reports the ratio: what authentication, permissions, throttles, filters and serializers cost on
 top of the transaction, the RLS variable, the page query and the JSON. It takes the organization
-from its URL and checks no credential, so only config.urls_bench (config.settings.bench) routes
-it; the production URL conf never does (taskhub/projects/tests/test_bare.py).
+from its URL and checks no credential, so only scripts.bench.urls (scripts.bench.settings) routes
+it; the production URL conf never does (tests/bench/test_bare.py, tests/bench/test_production_urls.py).
 
 Same SQL: the selector, ``-created_at`` ordering and cursor filter of taskhub.core.pagination,
 the model's own SELECT (rows as tuples through its compiler, no model instances). Same JSON:

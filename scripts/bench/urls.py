@@ -1,10 +1,10 @@
-"""The benchmark's URL conf (config.settings.bench only): the production routes plus the bare view."""
+"""The benchmark's URL conf (scripts.bench.settings only): the production routes plus the bare view."""
 
 from django.urls import path
 
 from config.urls import handler400, handler403, handler404, handler500
 from config.urls import urlpatterns as production_urlpatterns
-from taskhub.projects.bare import project_list_bare
+from scripts.bench.bare import project_list_bare
 
 __all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
 

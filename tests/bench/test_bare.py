@@ -1,4 +1,7 @@
-"""The benchmark's bare projects list: routed by the bench URL conf only, answering what the API answers."""
+"""The benchmark's bare projects list (scripts/bench/bare.py).
+
+Routed by the bench URL conf only (scripts/bench/urls.py), answering what the API answers.
+"""
 
 import os
 import subprocess
@@ -14,6 +17,7 @@ from django.utils import timezone
 
 from taskhub.projects.models import Project
 from taskhub.tenancy.roles import Role
+from tests.support.factories import create_project
 from tests.support.servers import REPO, child_environment
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +52,7 @@ def _resolved_module(settings_module: str, path: str) -> str:
     [
         ("config.settings.production", "taskhub.core.errors"),
         ("config.settings.local", "taskhub.core.errors"),
-        ("config.settings.bench", "taskhub.projects.bare"),
+        ("scripts.bench.settings", "scripts.bench.bare"),
     ],
 )
 def test_only_the_bench_settings_route_the_bare_view(settings_module, view_module):
@@ -56,8 +60,8 @@ def test_only_the_bench_settings_route_the_bare_view(settings_module, view_modul
     assert _resolved_module(settings_module, path) == view_module
 
 
-def test_the_test_settings_answer_404_for_the_bare_view(api_client, tenant_a, make_project):
-    make_project(tenant_a, key="WEB")
+def test_the_test_settings_answer_404_for_the_bare_view(api_client, tenant_a):
+    create_project(tenant_a, key="WEB")
 
     response = api_client.get(bare_url(tenant_a.organization.pk))
 
@@ -66,9 +70,9 @@ def test_the_test_settings_answer_404_for_the_bare_view(api_client, tenant_a, ma
 
 
 @pytest.fixture
-def many_projects(tenant_a, tenant_b, make_project) -> list[Project]:
+def many_projects(tenant_a, tenant_b) -> list[Project]:
     """120 projects of tenant A a second apart, three of them tied at the first page boundary; noise in B."""
-    projects = [make_project(tenant_a, key=f"P{number}", description=f"Number {number}") for number in range(120)]
+    projects = [create_project(tenant_a, key=f"P{number}", description=f"Number {number}") for number in range(120)]
     now = timezone.now()
     for age, project in enumerate(reversed(projects)):
         Project.objects.filter(pk=project.pk).update(created_at=now - timedelta(seconds=age))
@@ -77,7 +81,7 @@ def many_projects(tenant_a, tenant_b, make_project) -> list[Project]:
     Project.objects.filter(pk__in=[p.pk for p in newest_first[PAGE - 1 : PAGE + 1]]).update(created_at=tied)
     Project.objects.filter(pk=newest_first[7].pk).update(created_by=None)
     for number in range(5):
-        make_project(tenant_b, key=f"B{number}")
+        create_project(tenant_b, key=f"B{number}")
     return newest_first
 
 
@@ -94,7 +98,7 @@ def _get(client: Any, url: str) -> tuple[dict[str, Any], list[str]]:
     return response.json(), scope + [sql for sql in statements if "projects_project" in sql]
 
 
-@pytest.mark.urls("config.urls_bench")
+@pytest.mark.urls("scripts.bench.urls")
 def test_bare_view_answers_the_endpoints_json_with_the_same_sql_page_after_page(
     clients_a, api_client, tenant_a, many_projects
 ):
@@ -115,7 +119,7 @@ def test_bare_view_answers_the_endpoints_json_with_the_same_sql_page_after_page(
     assert pages == 3
 
 
-@pytest.mark.urls("config.urls_bench")
+@pytest.mark.urls("scripts.bench.urls")
 def test_bare_view_sees_only_the_organization_in_its_url(api_client, tenant_b, many_projects):
     body = api_client.get(bare_url(tenant_b.organization.pk)).json()
 

@@ -1,0 +1,1 @@
+"""Tests of the benchmark's own pieces (scripts/bench): the bare view, the seeding, the bench-only routes."""
