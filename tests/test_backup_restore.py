@@ -41,6 +41,7 @@ from typing import Any
 
 import pytest
 
+from taskhub.tenancy.registry import tenant_tables
 from tests.support import e2e
 from tests.support.throwaway import REPO, child_environment
 
@@ -48,17 +49,10 @@ CI = os.environ.get("CI") == "true"
 TOOLS = ("pg_dump", "pg_restore", "psql")
 MISSING_TOOLS = [tool for tool in TOOLS if shutil.which(tool) is None]
 HOST, PORT = e2e.SHARED_HOST, e2e.SHARED_PORT
-TENANT_TABLES = (
-    "accounts_apikey",
-    "audit_auditevent",
-    "organizations_invitation",
-    "organizations_membership",
-    "projects_project",
-    "tasks_task",
-)
-# Run with `manage.py shell -c` as the app role: what it sees of every tenant table with no
-# context and in each organization's, and which functions of taskhub_rls it may call (only the
-# context's entry and getters: a grant lost in the restore would show here).
+# Run with `manage.py shell -c` as the app role: what it sees of every tenant table (TENANT_TABLES,
+# filled in by app_view() with the test process's tenant_tables()) with no context and in each
+# organization's, and which functions of taskhub_rls it may call (only the context's entry and
+# getters: a grant lost in the restore would show here).
 APP_VIEW = """
 import json
 from django.db import connection
@@ -91,7 +85,7 @@ with connection.cursor() as cursor:
     cursor.execute("SELECT has_table_privilege(current_user, 'taskhub_rls.key', 'SELECT')")
     view["reads_key"] = cursor.fetchone()[0]
 print(json.dumps(view))
-""".replace("TENANT_TABLES", repr(TENANT_TABLES))
+"""
 # Printed at the end (pytest -s shows them): what the drill measured.
 FIGURES: dict[str, Any] = {}
 
@@ -247,11 +241,16 @@ def _context_keys(database: str) -> int:
         return int(connection.execute("SELECT count(*) FROM taskhub_rls.key").fetchone()[0])
 
 
-def _by_organization(database: str) -> dict[str, dict[str, int]]:
+def _app_view(tables: list[str]) -> str:
+    """APP_VIEW for the scratch process, over the tenant tables this (the test) process found."""
+    return APP_VIEW.replace("TENANT_TABLES", repr(tables))
+
+
+def _by_organization(database: str, tables: list[str]) -> dict[str, dict[str, int]]:
     """Per organization: "<table>" -> rows of every tenant table, read as the superuser (no RLS)."""
     seen: dict[str, dict[str, int]] = {}
     with e2e.superuser(database) as connection:
-        for table in TENANT_TABLES:
+        for table in tables:
             rows = connection.execute(
                 f"SELECT organization_id::text, count(*) FROM public.{table} GROUP BY 1"  # noqa: S608 - our names
             ).fetchall()
@@ -261,6 +260,8 @@ def _by_organization(database: str) -> dict[str, dict[str, int]]:
 
 
 def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
+    # Every model with an organization foreign key (taskhub.tenancy.registry), not a list kept by hand.
+    tenant = tenant_tables()
     started = time.monotonic()
     source_env = scratch.app_environment(scratch.source)
     _run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env=source_env, timeout=120)
@@ -272,12 +273,13 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
     )
     FIGURES["seed_s"] = round(time.monotonic() - started, 2)
     before = _fingerprint(scratch.source)
-    for table in TENANT_TABLES:
+    assert set(tenant) <= set(before), f"tenant tables the migrations did not create: {set(tenant) - set(before)}"
+    for table in tenant:
         assert before[table][0] >= 3, f"seed left {table} with {before[table][0]} rows"
 
     # Why the backup role exists. As the app role (RLS forced, no context) pg_dump either fails
     # (by default it sets row_security off and refuses to write a filtered dump)...
-    app_dump = ["pg_dump", "--data-only", *[f"--table={t}" for t in TENANT_TABLES], "-U", scratch.app_role]
+    app_dump = ["pg_dump", "--data-only", *[f"--table={t}" for t in tenant], "-U", scratch.app_role]
     app_env = scratch.psql_environment(PGPASSWORD=scratch.app_role)
     plain = _run([*app_dump, scratch.source], env=app_env, check=False)
     assert plain.returncode != 0
@@ -285,7 +287,7 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
     # ...or, told to obey row-level security, writes every tenant table empty.
     filtered = _run([*app_dump, "--enable-row-security", scratch.source], env=app_env).stdout
     copies = re.findall(r"^COPY public\.(\w+) .*? FROM stdin;\n(.*?)^\\\.$", filtered, flags=re.M | re.S)
-    assert sorted(table for table, _ in copies) == sorted(TENANT_TABLES)
+    assert sorted(table for table, _ in copies) == sorted(tenant)
     assert all(body == "" for _, body in copies), "the app role could dump tenant rows without a context"
 
     backup_dir = scratch.root / "backups"
@@ -360,9 +362,9 @@ def test_backup_restores_every_row_of_every_table(scratch: Scratch) -> None:
     _run([sys.executable, "manage.py", "check", "--database", "default"], env=target_env)
     # ...and the app role sees each organization's rows in its context, none without one, and
     # can call nothing in taskhub_rls but the context's entry and getters, nor read the key.
-    shell = _run([sys.executable, "manage.py", "shell", "-c", APP_VIEW], env=target_env)
+    shell = _run([sys.executable, "manage.py", "shell", "-c", _app_view(tenant)], env=target_env)
     view = json.loads(shell.stdout.strip().splitlines()[-1])
-    expected = _by_organization(scratch.target)
+    expected = _by_organization(scratch.target, tenant)
     assert len(expected) == 3
     assert view["without"] == {}
     # In an organization's context, that organization's rows and nothing of the others'.
