@@ -22,9 +22,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.db.models.query import BaseIterable
 from django.utils import timezone
-from rest_framework import ISO_8601, mixins, serializers
-from rest_framework.request import Request
-from rest_framework.response import Response
+from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
 Converter = Callable[[Any], Any]
@@ -113,8 +111,10 @@ class Representation:
 
     def __init__(self, serializer_class: type[serializers.Serializer[Any]]) -> None:
         fields: list[Any] = [field for field in serializer_class().fields.values() if not field.write_only]
+        model = getattr(getattr(serializer_class, "Meta", None), "model", None)
+        columns = {f.attname for f in model._meta.concrete_fields} if model is not None else None
         for field in fields:
-            if "." in field.source or field.source == "*":
+            if "." in field.source or field.source == "*" or (columns is not None and field.source not in columns):
                 raise TypeError(f"{serializer_class.__name__}.{field.field_name} does not read one column.")
         self.columns: tuple[str, ...] = tuple(field.source for field in fields)
         self._plan: tuple[tuple[str, str, Callable[[datetime.tzinfo], Converter]], ...] = tuple(
@@ -170,21 +170,3 @@ def as_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
     rows = queryset.all()
     rows._iterable_class = _RowIterable
     return rows
-
-
-class RepresentedListMixin(mixins.ListModelMixin):
-    """``list`` from ``as_rows`` rows through the serializer's ``Representation``, not per-row serializers."""
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self.list_rows(self.filter_queryset(self.get_queryset()))  # type: ignore[attr-defined]
-
-    def list_rows(self, queryset: QuerySet[Any]) -> Response:
-        """Answer one page of ``queryset`` (filtered and ordered already), shaped by ``serializer_class``."""
-        view: Any = self
-        representation = representation_of(view.get_serializer_class())
-        # Annotations stay in the rows: cursor pagination reads its position from them.
-        rows = as_rows(queryset)
-        page = view.paginate_queryset(rows)
-        if page is None:
-            return Response(representation.rows(rows))
-        return view.get_paginated_response(representation.rows(page))

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from rest_framework import exceptions, generics, permissions
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -73,15 +74,45 @@ class TenantAPIView(generics.GenericAPIView[Any]):
     lookup_field = "pk"
     lookup_url_kwarg = "id"
 
-    _SEALED = ("get_queryset", "get_object", "permission_classes", "check_permissions", "initial", "dispatch")
+    # Owned here for every tenant endpoint: the queryset, the lookup, the permission check, the
+    # transaction and context, and the list pipeline (only the resource bases may define ``list``).
+    _SEALED = (
+        "get_queryset",
+        "get_object",
+        "permission_classes",
+        "check_permissions",
+        "initial",
+        "dispatch",
+        "filter_queryset",
+        "list",
+    )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        overridden = [name for name in cls._SEALED if name in cls.__dict__]
-        if overridden:
-            raise TypeError(f"{cls.__name__} may not override {', '.join(overridden)}: TenantAPIView owns them.")
+        TenantAPIView._refuse_overrides(cls, cls._SEALED, owner="TenantAPIView", hooks=("selector",))
         if "selector" in cls.__dict__ and not isinstance(cls.__dict__["selector"], staticmethod):
             cls.selector = staticmethod(cls.__dict__["selector"])
+
+    @staticmethod
+    def _refuse_overrides(view: type, names: tuple[str, ...], *, owner: str, hooks: tuple[str, ...]) -> None:
+        """Refuse ``view`` when it, or any class it mixes in ahead of the tenancy bases, defines ``names``.
+
+        The whole MRO counts: a mixin listed before the base (DRF's ``ListModelMixin`` defines
+        ``list``) overrides the base as surely as the class body does.
+        """
+        for klass in view.__mro__:
+            if klass.__module__.startswith("taskhub.tenancy."):
+                break
+            # The resource bases copy their own handlers onto a class to document them (drf-spectacular's
+            # extend_schema_view); a copy is not an override.
+            documented = klass.__dict__.get("_documented", ())
+            overridden = [name for name in names if name in klass.__dict__ and name not in documented]
+            if overridden:
+                where = view.__name__ if klass is view else f"{view.__name__} (through {klass.__qualname__})"
+                raise TypeError(
+                    f"{where} may not override {', '.join(overridden)}: {owner} owns them. "
+                    f"Change behaviour through the hooks: {', '.join(hooks)}."
+                )
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         # One transaction per request: the RLS variables set in initial() live exactly as
@@ -120,4 +151,14 @@ class TenantAPIView(generics.GenericAPIView[Any]):
 
     def get_object(self) -> Any:
         # get_queryset is already limited to the organization: another tenant's id is a 404.
-        return super().get_object()
+        return self._lookup(lock=False)
+
+    def _lookup(self, *, lock: bool) -> Any:
+        """The object the URL names, in the organization; ``lock`` holds its row until the request ends."""
+        queryset = self.get_queryset()
+        if lock and queryset.db and connections[queryset.db].features.has_select_for_update_of:
+            queryset = queryset.select_for_update(of=("self",))
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        instance = get_object_or_404(queryset, **{self.lookup_field: value})
+        self.check_object_permissions(self.request, instance)
+        return instance

@@ -1,10 +1,8 @@
 """API keys of the caller's organization: machine credentials acting as member or viewer."""
 
+from typing import Any
+
 from django.urls import path
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
-from rest_framework.request import Request
-from rest_framework.response import Response
 
 from taskhub.accounts.selectors import api_key_list
 from taskhub.accounts.serializers.api_keys import (
@@ -13,34 +11,33 @@ from taskhub.accounts.serializers.api_keys import (
     ApiKeySerializer,
 )
 from taskhub.accounts.services.api_keys import api_key_create, api_key_revoke
-from taskhub.core.schema import ADMIN, operation_description
-from taskhub.tenancy.api import TenantAPIView
+from taskhub.core.schema import ADMIN
+from taskhub.tenancy.resources import Operation, ResourcePermissions, TenantDetailApi, TenantListApi
+
+PERMISSIONS = ResourcePermissions(read="api_key.manage", write="api_key.manage", delete="api_key.manage")
 
 
-@extend_schema(tags=["api-keys"])
-class ApiKeyListApi(mixins.ListModelMixin, TenantAPIView):
+class ApiKeyListApi(TenantListApi):
     selector = api_key_list
-    permission_by_method = {"GET": "api_key.manage", "POST": "api_key.manage"}
+    permissions = PERMISSIONS
+    tag = "api-keys"
     serializer_class = ApiKeySerializer
+    create_input = ApiKeyCreateInputSerializer
+    created_serializer = ApiKeyCreatedSerializer
+    # The body holds a secret: no cache on the way may keep it.
+    created_headers = {"Cache-Control": "no-store"}
     filterset_fields = ["role"]
     search_fields = ["name"]
     ordering_fields = ["created_at", "name"]
-
-    @extend_schema(
-        summary="List the organization's API keys",
-        description=operation_description(
+    operations = {
+        "get": Operation(
+            "List the organization's API keys",
             ADMIN,
             "Lists the organization's live (unrevoked) keys, without their secrets, cursor-paginated. Filter by "
             "`role`, search by name, order with the query parameters below.",
         ),
-    )
-    def get(self, request: Request) -> Response:
-        """List the organization's live API keys."""
-        return self.list(request)
-
-    @extend_schema(
-        summary="Create an API key (its secret is shown once)",
-        description=operation_description(
+        "post": Operation(
+            "Create an API key (its secret is shown once)",
             ADMIN,
             "Creates a machine credential with a `name` and a `role` (`member` or `viewer`) and answers it with "
             "`key`, `thk_<prefix>_<secret>`: send it as `Authorization: Api-Key thk_...`. The key acts in this "
@@ -48,56 +45,39 @@ class ApiKeyListApi(mixins.ListModelMixin, TenantAPIView):
             "(`Cache-Control: no-store`) is the only place the secret ever appears.",
             "400 `invalid_choice` for a role other than `member` or `viewer`.",
         ),
-        request=ApiKeyCreateInputSerializer,
-        responses={201: ApiKeyCreatedSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        """Create an API key; the response is the only place its secret ever appears."""
-        serializer = ApiKeyCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        api_key, key = api_key_create(
-            organization_id=self.tenant.organization_id,
-            actor=self.actor,
-            name=serializer.validated_data["name"],
-            role=serializer.validated_data["role"],
+    }
+
+    def perform_create(self, fields: dict[str, Any]) -> Any:
+        return api_key_create(
+            organization_id=self.tenant.organization_id, actor=self.actor, name=fields["name"], role=fields["role"]
         )
-        response = Response(ApiKeyCreatedSerializer(api_key, context={"key": key}).data, status=status.HTTP_201_CREATED)
-        # The body holds a secret: no cache on the way may keep it.
-        response["Cache-Control"] = "no-store"
-        return response
+
+    def created_body(self, instance: Any) -> dict[str, Any]:
+        api_key, key = instance
+        return dict(ApiKeyCreatedSerializer(api_key, context={"key": key}).data)
 
 
-@extend_schema(tags=["api-keys"])
-class ApiKeyDetailApi(TenantAPIView):
+class ApiKeyDetailApi(TenantDetailApi):
     selector = api_key_list
-    permission_by_method = {"GET": "api_key.manage", "DELETE": "api_key.manage"}
+    permissions = PERMISSIONS
+    tag = "api-keys"
     serializer_class = ApiKeySerializer
-
-    @extend_schema(
-        summary="Show an API key",
-        description=operation_description(
+    delete_service = api_key_revoke
+    service_key = "api_key_id"
+    operations = {
+        "get": Operation(
+            "Show an API key",
             ADMIN,
             "Shows one live key of the organization, without its secret.",
             "404 for a revoked key or one of another organization.",
         ),
-    )
-    def get(self, request: Request, id: str) -> Response:
-        """Show one live API key, without its secret."""
-        return Response(ApiKeySerializer(self.get_object()).data)
-
-    @extend_schema(
-        summary="Revoke an API key",
-        description=operation_description(
+        "delete": Operation(
+            "Revoke an API key",
             ADMIN,
             "Revokes the key: it is refused from its next request on. Answers 204.",
             "404 for a key already revoked or of another organization.",
         ),
-    )
-    def delete(self, request: Request, id: str) -> Response:
-        """Revoke an API key; it stops working on the next request."""
-        api_key = self.get_object()
-        api_key_revoke(organization_id=self.tenant.organization_id, api_key_id=api_key.pk, actor=self.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    }
 
 
 urlpatterns = [

@@ -1,8 +1,10 @@
 """Invitations to the caller's organization, and accepting one."""
 
+from typing import Any
+
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, mixins, permissions, status
+from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,34 +28,31 @@ from taskhub.organizations.services.invitations import (
     invitation_create,
     invitation_revoke,
 )
-from taskhub.tenancy.api import TenantAPIView, actor_of
+from taskhub.tenancy.api import actor_of
 from taskhub.tenancy.context import TenantContext
+from taskhub.tenancy.resources import Operation, ResourcePermissions, TenantDetailApi, TenantListApi
+
+PERMISSIONS = ResourcePermissions(read="invitation.manage", write="invitation.manage", delete="invitation.manage")
 
 
-@extend_schema(tags=["invitations"])
-class InvitationListApi(mixins.ListModelMixin, TenantAPIView):
+class InvitationListApi(TenantListApi):
     selector = invitation_list
-    permission_by_method = {"GET": "invitation.manage", "POST": "invitation.manage"}
+    permissions = PERMISSIONS
+    tag = "invitations"
     serializer_class = InvitationSerializer
+    create_input = InvitationCreateInputSerializer
     filterset_class = InvitationFilter
     search_fields = ["email"]
     ordering_fields = ["created_at", "expires_at"]
-
-    @extend_schema(
-        summary="List the organization's invitations",
-        description=operation_description(
+    operations = {
+        "get": Operation(
+            "List the organization's invitations",
             ADMIN,
             "Lists the organization's invitations (pending, accepted, revoked or expired), without their "
             "tokens, cursor-paginated. Filter, search by email and order with the query parameters below.",
         ),
-    )
-    def get(self, request: Request) -> Response:
-        """List the organization's invitations."""
-        return self.list(request)
-
-    @extend_schema(
-        summary="Invite someone by email",
-        description=operation_description(
+        "post": Operation(
+            "Invite someone by email",
             f"{ADMIN} Only owners invite an owner.",
             "Creates an invitation with a `role` (default `member`), valid for `INVITATION_LIFETIME_DAYS` "
             "(7 by default), and emails its token to the address. The token never appears in the answer; the "
@@ -62,43 +61,38 @@ class InvitationListApi(mixins.ListModelMixin, TenantAPIView):
             "organization's `INVITATIONS_PER_HOUR` (50 by default); 503 `email_unavailable` when the email "
             "cannot be sent (nothing is created).",
         ),
-        request=InvitationCreateInputSerializer,
-        responses={201: InvitationSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        """Invite someone by email; the token goes to that address only, never into the answer."""
-        serializer = InvitationCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        invitation = invitation_create(
+    }
+
+    def perform_create(self, fields: dict[str, Any]) -> Any:
+        return invitation_create(
             organization_id=self.tenant.organization_id,
             actor=self.actor,
             actor_role=self.tenant.role,
-            email=serializer.validated_data["email"],
-            role=serializer.validated_data["role"],
+            email=fields["email"],
+            role=fields["role"],
         )
-        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["invitations"])
-class InvitationDetailApi(TenantAPIView):
+class InvitationDetailApi(TenantDetailApi):
     selector = invitation_list
-    permission_by_method = {"DELETE": "invitation.manage"}
+    permissions = PERMISSIONS
+    tag = "invitations"
     serializer_class = InvitationSerializer
-
-    @extend_schema(
-        summary="Revoke a pending invitation",
-        description=operation_description(
+    delete_service = invitation_revoke
+    operations = {
+        "get": Operation(
+            "Show an invitation",
+            ADMIN,
+            "Shows one invitation of the organization (never its token).",
+            "404 for an invitation of another organization.",
+        ),
+        "delete": Operation(
+            "Revoke a pending invitation",
             ADMIN,
             "Revokes the invitation: its token stops working. Answers 204.",
             "400 `invitation_not_pending` for an invitation already accepted, revoked or expired; 404.",
         ),
-        responses={204: None},
-    )
-    def delete(self, request: Request, id: str) -> Response:
-        """Revoke a pending invitation."""
-        invitation = self.get_object()
-        invitation_revoke(organization_id=self.tenant.organization_id, invitation_id=invitation.pk, actor=self.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    }
 
 
 @extend_schema(tags=["invitations"])

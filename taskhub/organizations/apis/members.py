@@ -1,92 +1,79 @@
 """Members of the caller's organization."""
 
-from django.urls import path
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
-from rest_framework.request import Request
-from rest_framework.response import Response
+from typing import Any
+from uuid import UUID
 
-from taskhub.core.schema import ADMIN, VIEWER, operation_description
+from django.urls import path
+
+from taskhub.core.actor import Actor
+from taskhub.core.schema import ADMIN, VIEWER
 from taskhub.organizations.filters import MemberFilter
+from taskhub.organizations.models import Membership
 from taskhub.organizations.selectors import membership_list
 from taskhub.organizations.serializers.members import MemberSerializer, MemberUpdateSerializer
 from taskhub.organizations.services.organizations import membership_remove, membership_role_change
-from taskhub.tenancy.api import TenantAPIView
+from taskhub.tenancy.resources import Operation, ResourcePermissions, TenantDetailApi, TenantListApi
+from taskhub.tenancy.roles import Role
+
+# Anyone may DELETE their own membership (leave); the service checks who may remove others.
+PERMISSIONS = ResourcePermissions(read="member.read", write="member.manage", delete="member.read")
 
 
-@extend_schema(tags=["members"])
-class MemberListApi(mixins.ListModelMixin, TenantAPIView):
+def _role_change(
+    *, organization_id: UUID, membership_id: UUID, actor: Actor, actor_role: Role, role: str | None = None
+) -> Membership:
+    # A PATCH names the fields it changes: without a role, nothing changes.
+    if role is None:
+        return membership_list(organization_id=organization_id).get(pk=membership_id)
+    return membership_role_change(
+        organization_id=organization_id, membership_id=membership_id, role=role, actor=actor, actor_role=actor_role
+    )
+
+
+class MemberListApi(TenantListApi):
     selector = membership_list
-    permission_by_method = {"GET": "member.read"}
+    permissions = PERMISSIONS
+    tag = "members"
     serializer_class = MemberSerializer
     filterset_class = MemberFilter
     search_fields = ["user__username", "user__email"]
     ordering_fields = ["created_at"]
-
-    @extend_schema(
-        summary="List the organization's members",
-        description=operation_description(
+    operations = {
+        "get": Operation(
+            "List the organization's members",
             VIEWER,
             "Lists the organization's members with their roles, cursor-paginated. Filter, search by username or "
             "email, and order with the query parameters below.",
-        ),
-    )
-    def get(self, request: Request) -> Response:
-        """List the organization's members."""
-        return self.list(request)
+        )
+    }
 
 
-@extend_schema(tags=["members"])
-class MemberDetailApi(TenantAPIView):
+class MemberDetailApi(TenantDetailApi):
     selector = membership_list
-    # Anyone may DELETE their own membership (leave); the service checks who may remove others.
-    permission_by_method = {"GET": "member.read", "PATCH": "member.manage", "DELETE": "member.read"}
+    permissions = PERMISSIONS
+    tag = "members"
     serializer_class = MemberSerializer
-
-    @extend_schema(
-        summary="Show a member",
-        description=operation_description(
+    update_input = MemberUpdateSerializer
+    update_service = _role_change
+    delete_service = membership_remove
+    allow_put = False
+    operations = {
+        "get": Operation(
+            "Show a member",
             VIEWER,
             "Shows one membership of the organization: the user and their role.",
             "404 for a membership of another organization.",
         ),
-    )
-    def get(self, request: Request, id: str) -> Response:
-        """Show one member."""
-        return Response(MemberSerializer(self.get_object()).data)
-
-    @extend_schema(
-        summary="Change a member's role",
-        description=operation_description(
+        "patch": Operation(
+            "Change a member's role",
             f"{ADMIN} Only owners grant the owner role or change an owner's.",
             "Sets the member's `role`. Their access tokens for this organization stop working on their next "
             "request; their refresh token still works and issues tokens with the new role. A body without "
             "`role` changes nothing.",
             "400 `last_owner` when demoting the last owner; 403 when an admin touches the owner role; 404.",
         ),
-        request=MemberUpdateSerializer,
-        responses={200: MemberSerializer},
-    )
-    def patch(self, request: Request, id: str) -> Response:
-        """Change a member's role; only owners grant or take the owner role."""
-        membership = self.get_object()
-        # A PATCH names the fields it changes: without a role, nothing changes.
-        serializer = MemberUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        if "role" not in serializer.validated_data:
-            return Response(MemberSerializer(membership).data)
-        membership = membership_role_change(
-            organization_id=self.tenant.organization_id,
-            membership_id=membership.pk,
-            role=serializer.validated_data["role"],
-            actor=self.actor,
-            actor_role=self.tenant.role,
-        )
-        return Response(MemberSerializer(membership).data)
-
-    @extend_schema(
-        summary="Remove a member, or leave the organization",
-        description=operation_description(
+        "delete": Operation(
+            "Remove a member, or leave the organization",
             "Admin and up to remove someone else (only owners remove an owner); any member to leave, by "
             "deleting their own membership, except the last owner.",
             "Deletes the membership; the member's tokens for this organization stop working on their next "
@@ -94,17 +81,10 @@ class MemberDetailApi(TenantAPIView):
             "400 `last_owner` when the last owner would go (make another member owner, or delete the "
             "organization); 403 for a viewer or member removing someone else, or an admin removing an owner; 404.",
         ),
-    )
-    def delete(self, request: Request, id: str) -> Response:
-        """Remove a member, or leave when it is the caller's own membership."""
-        membership = self.get_object()
-        membership_remove(
-            organization_id=self.tenant.organization_id,
-            membership_id=membership.pk,
-            actor=self.actor,
-            actor_role=self.tenant.role,
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    }
+
+    def service_arguments(self) -> dict[str, Any]:
+        return {"actor_role": self.tenant.role}
 
 
 urlpatterns = [
