@@ -95,7 +95,7 @@ def api_routes() -> list[Route]:
         view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
         if not template.startswith("api/v1/") or view_class is None:
             continue
-        methods = [method for method in METHODS if hasattr(view_class, method)]
+        methods = [m for m in METHODS if m in view_class.http_method_names and hasattr(view_class, m)]
         routes.append(Route(template=template, view_class=view_class, methods=methods))
     return routes
 
