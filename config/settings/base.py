@@ -65,6 +65,8 @@ CSRF_FAILURE_VIEW = "taskhub.core.errors.csrf_failure"
 ADMIN_URL_PREFIX = "/admin/"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# The tenant: every model with a foreign key named `organization` to it is tenant data (taskhub.tenancy).
+TENANT_MODEL = "organizations.Organization"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [

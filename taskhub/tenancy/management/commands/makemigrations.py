@@ -1,0 +1,44 @@
+"""``makemigrations`` that protects every new tenant table in the migration that creates it.
+
+For each ``CreateModel`` of a tenant model (``taskhub.tenancy.registry.tenant_models``) the
+migration also gets ``EnableRowLevelSecurity(<model>)`` and a dependency on the migration
+that defines the tenant context functions its policy calls. Nobody writes an RLS migration by
+hand, and nobody can forget one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.commands import makemigrations
+from django.db.migrations import CreateModel, Migration
+
+from taskhub.core.rls import EnableRowLevelSecurity
+from taskhub.tenancy.registry import tenant_models
+
+CONTEXT_MIGRATION = ("core", "0001_tenant_context")
+
+
+def protect(app_label: str, migration: Migration) -> list[str]:
+    """Add the RLS operation for each tenant model ``migration`` creates; return those models' names."""
+    tenant = {model._meta.label_lower for model in tenant_models()}
+    created = [
+        operation.name_lower
+        for operation in migration.operations
+        if isinstance(operation, CreateModel) and f"{app_label}.{operation.name_lower}" in tenant
+    ]
+    for name in created:
+        migration.operations.append(EnableRowLevelSecurity(name))
+    if created and CONTEXT_MIGRATION not in migration.dependencies and app_label != CONTEXT_MIGRATION[0]:
+        migration.dependencies.append(CONTEXT_MIGRATION)
+    return created
+
+
+class Command(makemigrations.Command):
+    def write_migration_files(self, changes: dict[str, list[Migration]], *args: Any, **kwargs: Any) -> None:
+        for app_label, migrations in changes.items():
+            for migration in migrations:
+                for name in protect(app_label, migration):
+                    if self.verbosity >= 1:
+                        self.stdout.write(f"  {app_label}.{name}: row-level security enabled and forced")
+        super().write_migration_files(changes, *args, **kwargs)
