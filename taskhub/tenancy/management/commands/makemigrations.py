@@ -27,10 +27,9 @@ def protect(app_label: str, migration: Migration) -> list[str]:
         for operation in migration.operations
         if isinstance(operation, CreateModel) and f"{app_label}.{operation.name_lower}" in tenant
     ]
-    for name in created:
-        migration.operations.append(EnableRowLevelSecurity(name))
+    migration.operations = [*migration.operations, *(EnableRowLevelSecurity(name) for name in created)]
     if created and CONTEXT_MIGRATION not in migration.dependencies and app_label != CONTEXT_MIGRATION[0]:
-        migration.dependencies.append(CONTEXT_MIGRATION)
+        migration.dependencies = [*migration.dependencies, CONTEXT_MIGRATION]
     return created
 
 
