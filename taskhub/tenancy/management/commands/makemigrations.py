@@ -27,9 +27,10 @@ def protect(app_label: str, migration: Migration) -> list[str]:
         for operation in migration.operations
         if isinstance(operation, CreateModel) and f"{app_label}.{operation.name_lower}" in tenant
     ]
-    migration.operations = [*migration.operations, *(EnableRowLevelSecurity(name) for name in created)]
+    # Instance attributes: the autodetector gave this migration its own lists.
+    migration.operations = [*migration.operations, *(EnableRowLevelSecurity(name) for name in created)]  # type: ignore[misc]
     if created and CONTEXT_MIGRATION not in migration.dependencies and app_label != CONTEXT_MIGRATION[0]:
-        migration.dependencies = [*migration.dependencies, CONTEXT_MIGRATION]
+        migration.dependencies = [*migration.dependencies, CONTEXT_MIGRATION]  # type: ignore[misc]
     return created
 
 
