@@ -36,6 +36,9 @@ UNAUTHORIZED = "No credential, or one that is invalid, expired or revoked."
 FORBIDDEN = "The credential's role does not allow this."
 NOT_FOUND = "No such object in the credential's organization (another organization's are not found either)."
 CONFLICT = "The change conflicts with the current state, e.g. a slug or email already taken."
+PRECONDITION_FAILED = (
+    "`If-Match` names a version the object no longer has (`precondition_failed`): GET it again for the current `ETag`."
+)
 TOO_LARGE = "The body is larger than MAX_REQUEST_BODY_BYTES."
 UNSUPPORTED = "The body is not JSON."
 THROTTLED = "Too many requests; `Retry-After` says how many seconds to wait."
@@ -121,5 +124,8 @@ class AutoSchema(openapi.AutoSchema):
             answers.append((404, NOT_FOUND))
         if has_body:
             answers += [(409, CONFLICT), (413, TOO_LARGE), (415, UNSUPPORTED)]
+        # A view that answers GET with an ETag refuses a write whose If-Match names another version.
+        if self.method in ("PUT", "PATCH", "DELETE") and getattr(self.view, "conditional_writes", False):
+            answers.append((412, PRECONDITION_FAILED))
         answers += [(429, THROTTLED), (503, UNAVAILABLE)]
         return answers

@@ -3,7 +3,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Upper
 
-from taskhub.core.models import BaseModel
+from taskhub.tenancy.models import TenantModel
 
 PROJECT_KEY_PATTERN = r"^[A-Z][A-Z0-9]{1,9}$"
 PROJECT_KEY_MAX_LENGTH = 10
@@ -14,10 +14,9 @@ class ProjectStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
-class Project(BaseModel):
+class Project(TenantModel):
     """A body of work in an organization, named by a short key such as "WEB"."""
 
-    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="+")
     key = models.CharField(
         max_length=PROJECT_KEY_MAX_LENGTH,
         validators=[RegexValidator(PROJECT_KEY_PATTERN, "A capital letter, then 1 to 9 capitals or digits.")],

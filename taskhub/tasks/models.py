@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from taskhub.core.models import BaseModel
+from taskhub.tenancy.models import TenantModel
 
 
 class TaskStatus(models.TextChoices):
@@ -18,10 +18,9 @@ class TaskPriority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
-class Task(BaseModel):
+class Task(TenantModel):
     """A piece of work in a project, numbered 1, 2, 3 … within it."""
 
-    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="+")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="tasks")
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=200)

@@ -40,6 +40,12 @@ def actor_of(request: Request) -> Actor:
 
 NO_ORGANIZATION = UUID(int=0)
 
+# What a subclass may override to change behaviour: the selector here, these on the resource bases.
+RESOURCE_HOOKS = ("scope", "service_arguments", "perform_create", "created_body")
+
+# The modules whose classes own the sealed names: a class from anywhere else may not define them.
+BASE_MODULES = frozenset({"taskhub.tenancy.api", "taskhub.tenancy.resources"})
+
 
 class RolePermission(permissions.BasePermission):
     """Allow a request when the caller's role holds the view's permission for the method."""
@@ -89,7 +95,7 @@ class TenantAPIView(generics.GenericAPIView[Any]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        TenantAPIView._refuse_overrides(cls, cls._SEALED, owner="TenantAPIView", hooks=("selector",))
+        TenantAPIView._refuse_overrides(cls, cls._SEALED, owner="TenantAPIView", hooks=("selector", *RESOURCE_HOOKS))
         if "selector" in cls.__dict__ and not isinstance(cls.__dict__["selector"], staticmethod):
             cls.selector = staticmethod(cls.__dict__["selector"])
 
@@ -101,7 +107,7 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         ``list``) overrides the base as surely as the class body does.
         """
         for klass in view.__mro__:
-            if klass.__module__.startswith("taskhub.tenancy."):
+            if klass.__module__ in BASE_MODULES:
                 break
             # The resource bases copy their own handlers onto a class to document them (drf-spectacular's
             # extend_schema_view); a copy is not an override.

@@ -44,10 +44,10 @@ from taskhub.core.errors import DomainError
 from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
 from taskhub.core.representation import as_rows, representation_of
 from taskhub.core.schema import operation_description
-from taskhub.tenancy.api import TenantAPIView
+from taskhub.tenancy.api import RESOURCE_HOOKS, TenantAPIView
 
 # What a resource may override to change behaviour; everything else the bases define is theirs.
-HOOKS = ("scope", "service_arguments", "perform_create", "created_body")
+HOOKS = RESOURCE_HOOKS
 
 
 class PreconditionFailed(DomainError):
@@ -238,6 +238,8 @@ class TenantDetailApi(_ResourceBase):
     service_key: ClassVar[str | None] = None
     # PATCH only, when a full replacement makes no sense (a membership has one writable field).
     allow_put: ClassVar[bool] = True
+    # Read by the schema: writes here honour If-Match and may answer 412.
+    conditional_writes: ClassVar[bool] = True
     _OWNED = ("get", "put", "patch", "delete", "update", "destroy", "retrieve")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
