@@ -9,8 +9,9 @@ from django.db import IntegrityError, transaction
 
 from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError, NotFound
+from taskhub.core.errors import DomainError
 from taskhub.projects.models import Project, ProjectStatus
+from taskhub.tenancy.services import locked
 
 
 class ProjectChanges(TypedDict, total=False):
@@ -34,14 +35,6 @@ def _check_key_free(*, organization_id: UUID, key: str, project_id: UUID | None 
         others = others.exclude(pk=project_id)
     if others.exists():
         raise _key_taken()
-
-
-def _locked(*, organization_id: UUID, project_id: UUID) -> Project:
-    project = Project.objects.select_for_update().filter(pk=project_id, organization_id=organization_id).first()
-    if project is None:
-        # Deleted since the view read it, or never this organization's.
-        raise NotFound("Project not found.")
-    return project
 
 
 @transaction.atomic
@@ -87,7 +80,7 @@ def project_update(
     unknown = set(fields) - ProjectChanges.__optional_keys__
     if unknown:
         raise TypeError(f"project_update got unknown fields: {', '.join(sorted(unknown))}")
-    project = _locked(organization_id=organization_id, project_id=project_id)
+    project = locked(Project, organization_id=organization_id, pk=project_id)
     before = _snapshot(project)
     if "key" in fields and fields["key"] != project.key:
         _check_key_free(organization_id=organization_id, key=fields["key"], project_id=project.pk)
@@ -109,7 +102,7 @@ def project_update(
 @transaction.atomic
 def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> None:
     """Delete a project and, with it, every task in it."""
-    project = _locked(organization_id=organization_id, project_id=project_id)
+    project = locked(Project, organization_id=organization_id, pk=project_id)
     audit_record_deletion(
         organization_id=organization_id,
         actor=actor,

@@ -1,0 +1,24 @@
+"""Helpers every tenant resource's services share."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.db.models import Model
+
+from taskhub.core.errors import NotFound
+
+M = TypeVar("M", bound=Model)
+
+
+def locked(model: type[M], *, organization_id: UUID, pk: Any) -> M:
+    """Return the organization's row ``pk`` of ``model``, locked until the transaction ends.
+
+    Deleted since the view read it, or never this organization's: ``NotFound``, whose text
+    names the model ("Project not found.").
+    """
+    instance = model._default_manager.select_for_update().filter(pk=pk, organization_id=organization_id).first()
+    if instance is None:
+        raise NotFound(f"{str(model._meta.verbose_name).capitalize()} not found.")
+    return instance
