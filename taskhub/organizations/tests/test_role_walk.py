@@ -8,9 +8,12 @@ the endpoint would accept and must get 403, with no row of any table changed.
 
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
+from django.apps import apps
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -28,43 +31,18 @@ from tests.support.isolation import (
     tenancy_of,
 )
 
-# The README's "who" table, written out independently of the code it checks: a view that maps a
-# method to a weaker permission fails here even though the walk below follows the view.
-CONTRACT: dict[tuple[str, str], Role] = {
-    ("api/v1/api-keys/", "GET"): Role.ADMIN,
-    ("api/v1/api-keys/", "POST"): Role.ADMIN,
-    ("api/v1/api-keys/<uuid:id>/", "GET"): Role.ADMIN,
-    ("api/v1/api-keys/<uuid:id>/", "DELETE"): Role.ADMIN,
-    ("api/v1/organization/", "GET"): Role.VIEWER,
-    ("api/v1/organization/", "PATCH"): Role.ADMIN,
-    ("api/v1/organization/", "DELETE"): Role.OWNER,
-    ("api/v1/organization/export/", "GET"): Role.OWNER,
-    ("api/v1/members/", "GET"): Role.VIEWER,
-    ("api/v1/members/<uuid:id>/", "GET"): Role.VIEWER,
-    ("api/v1/members/<uuid:id>/", "PATCH"): Role.ADMIN,
-    # Anyone may leave; removing someone else needs admin, which the service checks
-    # (test_members.py::test_a_viewer_may_leave_but_not_remove_others).
-    ("api/v1/members/<uuid:id>/", "DELETE"): Role.VIEWER,
-    ("api/v1/invitations/", "GET"): Role.ADMIN,
-    ("api/v1/invitations/", "POST"): Role.ADMIN,
-    ("api/v1/invitations/<uuid:id>/", "GET"): Role.ADMIN,
-    ("api/v1/invitations/<uuid:id>/", "DELETE"): Role.ADMIN,
-    ("api/v1/projects/", "GET"): Role.VIEWER,
-    ("api/v1/projects/", "POST"): Role.MEMBER,
-    ("api/v1/projects/<uuid:id>/", "GET"): Role.VIEWER,
-    ("api/v1/projects/<uuid:id>/", "PUT"): Role.MEMBER,
-    ("api/v1/projects/<uuid:id>/", "PATCH"): Role.MEMBER,
-    ("api/v1/projects/<uuid:id>/", "DELETE"): Role.ADMIN,
-    ("api/v1/tasks/", "GET"): Role.VIEWER,
-    ("api/v1/tasks/", "POST"): Role.MEMBER,
-    ("api/v1/tasks/<uuid:id>/", "GET"): Role.VIEWER,
-    ("api/v1/tasks/<uuid:id>/", "PUT"): Role.MEMBER,
-    ("api/v1/tasks/<uuid:id>/", "PATCH"): Role.MEMBER,
-    ("api/v1/tasks/<uuid:id>/", "DELETE"): Role.MEMBER,
-    ("api/v1/projects/<uuid:project_id>/tasks/", "GET"): Role.VIEWER,
-    ("api/v1/audit-events/", "GET"): Role.ADMIN,
-    ("api/v1/audit-events/<uuid:id>/", "GET"): Role.ADMIN,
-}
+
+def _contracts() -> dict[tuple[str, str], Role]:
+    """The README's "who" table: each installed app's ``tests/role_contract.py``, merged."""
+    merged: dict[tuple[str, str], Role] = {}
+    for config in apps.get_app_configs():
+        if not config.name.startswith("taskhub.") or find_spec(f"{config.name}.tests.role_contract") is None:
+            continue
+        merged.update(import_module(f"{config.name}.tests.role_contract").CONTRACT)
+    return merged
+
+
+CONTRACT = _contracts()
 
 
 def test_each_function_needs_the_role_the_contract_names():

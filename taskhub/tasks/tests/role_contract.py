@@ -1,0 +1,17 @@
+"""The lowest role each of this app's routes and methods needs, written out apart from the code.
+
+Merged by taskhub/organizations/tests/test_role_walk.py with every installed app's contract; a
+view mapping a method to a weaker permission fails there even though the walk follows the view.
+"""
+
+from taskhub.tenancy.roles import Role
+
+CONTRACT: dict[tuple[str, str], Role] = {
+    ("api/v1/tasks/", "GET"): Role.VIEWER,
+    ("api/v1/tasks/", "POST"): Role.MEMBER,
+    ("api/v1/tasks/<uuid:id>/", "GET"): Role.VIEWER,
+    ("api/v1/tasks/<uuid:id>/", "PUT"): Role.MEMBER,
+    ("api/v1/tasks/<uuid:id>/", "PATCH"): Role.MEMBER,
+    ("api/v1/tasks/<uuid:id>/", "DELETE"): Role.MEMBER,
+    ("api/v1/projects/<uuid:project_id>/tasks/", "GET"): Role.VIEWER,
+}
