@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "taskhub.organizations",
     "taskhub.projects",
     "taskhub.tasks",
+    "taskhub.labels",
     "taskhub.audit",
 ]
 

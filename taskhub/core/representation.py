@@ -111,8 +111,13 @@ class Representation:
 
     def __init__(self, serializer_class: type[serializers.Serializer[Any]]) -> None:
         fields: list[Any] = [field for field in serializer_class().fields.values() if not field.write_only]
-        model = getattr(getattr(serializer_class, "Meta", None), "model", None)
+        meta = getattr(serializer_class, "Meta", None)
+        model = getattr(meta, "model", None)
         columns = {f.attname for f in model._meta.concrete_fields} if model is not None else None
+        if columns is not None:
+            # Columns the view's selector annotates onto every row (``Meta.annotated``): read as the
+            # model's own, from the row or the instance (which must then carry the attribute).
+            columns |= set(getattr(meta, "annotated", ()))
         for field in fields:
             if "." in field.source or field.source == "*" or (columns is not None and field.source not in columns):
                 raise TypeError(f"{serializer_class.__name__}.{field.field_name} does not read one column.")

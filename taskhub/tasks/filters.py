@@ -19,6 +19,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from taskhub.core.filters import ChoiceListFilter, RequestedFilterSet, UtcIsoDateTimeFilter
+from taskhub.labels.models import MAX_LABELS_PER_TASK
+from taskhub.labels.selectors import carries_label
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
 from taskhub.tenancy.context import TenantContext
 
@@ -101,6 +103,62 @@ class AssigneeFilter(django_filters.Filter):
         return next(name for name, filter_ in self.parent.filters.items() if filter_ is self)
 
 
+LABEL_HELP = (
+    "A label's id (a UUID, 8-4-4-4-12 hex digits); repeat the parameter for several, "
+    f"`label=<id>&label=<id>` (at most {MAX_LABELS_PER_TASK}): tasks that carry every one of them. Another "
+    "organization's label, or an unknown id, finds nothing; anything but an id is a 400."
+)
+
+
+class LabelIdsField(forms.Field):
+    """Every value the query string gives the parameter, each a UUID as the schema writes it."""
+
+    widget = forms.MultipleHiddenInput  # hands over every value of a repeated parameter
+
+    def to_python(self, value: Any) -> list[UUID] | None:
+        texts = [text for text in (value or []) if text not in self.empty_values]
+        if not texts:
+            return None
+        refused = [text for text in texts if not isinstance(text, str) or not re.fullmatch(UUID_TEXT, text)]
+        if refused:
+            # Through params: a value may hold a "%", and the message is %-formatted with them.
+            raise DjangoValidationError(
+                "Not a label id: %(refused)s. Give a label's id (a UUID), the parameter repeated for several.",
+                code="invalid",
+                params={"refused": ", ".join(map(repr, dict.fromkeys(refused)))},
+            )
+        ids = list(dict.fromkeys(UUID(text) for text in texts))
+        if len(ids) > MAX_LABELS_PER_TASK:
+            raise DjangoValidationError(
+                "At most %(most)s labels at once: no task carries more.",
+                code="invalid",
+                params={"most": MAX_LABELS_PER_TASK},
+            )
+        return ids
+
+
+class LabelFilter(django_filters.UUIDFilter):
+    """Tasks that carry every label given (``label=<id>&label=<id>``): each one an ``EXISTS`` on the join table."""
+
+    field_class = LabelIdsField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The schema: an array of ids, one parameter per value (form, exploded).
+        extend_schema_field(
+            {
+                "type": "array",
+                "items": {"type": "string", "format": "uuid", "pattern": f"^{UUID_TEXT}$"},
+                "description": LABEL_HELP,
+            }
+        )(self)
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        for label_id in value or ():
+            qs = qs.filter(carries_label(label_id))
+        return qs
+
+
 class TaskFilter(RequestedFilterSet):
     project = django_filters.UUIDFilter(field_name="project_id", help_text="A project's id.")
     status = ChoiceListFilter(
@@ -129,7 +187,8 @@ class TaskFilter(RequestedFilterSet):
         help_text="ISO 8601 date and time (`2030-01-31T09:00:00Z`, or an offset such as `+02:00`, written `%2B02:00` "
         "in a URL; none means UTC): tasks changed at or after it (inclusive). Deleted tasks are not listed.",
     )
+    label = LabelFilter(help_text=LABEL_HELP)
 
     class Meta:
         model = Task
-        fields = ["project", "status", "priority", "assignee", "due_after", "due_before", "updated_since"]
+        fields = ["project", "status", "priority", "assignee", "due_after", "due_before", "updated_since", "label"]

@@ -3,10 +3,21 @@ from typing import Any
 from rest_framework import serializers
 
 from taskhub.core import fields
+from taskhub.labels.models import MAX_LABELS_PER_TASK
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
 
 DESCRIPTION_MAX_LENGTH = 10_000
 ASSIGNEE_HELP = "The user id of a member of the organization, or null."
+LABELS_HELP = (
+    f"Ids of labels of the organization (`labels/`), at most {MAX_LABELS_PER_TASK}; an id given twice counts once. "
+    "The task then carries exactly these: the list replaces the one it had. `[]` takes every label off."
+)
+
+
+def labels_input(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.UUIDField(), source="label_ids", allow_empty=True, help_text=LABELS_HELP, **kwargs
+    )
 
 
 class TaskSerializer(serializers.ModelSerializer[Task]):
@@ -14,9 +25,17 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
     project = serializers.UUIDField(source="project_id", read_only=True)
     assignee = serializers.UUIDField(source="assignee_id", read_only=True, allow_null=True)
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+    # Annotated by the selector (one column, no query per task); sorted.
+    labels = serializers.ListField(
+        child=serializers.UUIDField(),
+        source="label_ids",
+        read_only=True,
+        help_text="Ids of the labels the task carries, in ascending order.",
+    )
 
     class Meta:
         model = Task
+        annotated = ["label_ids"]
         fields = [
             "id",
             "project",
@@ -27,6 +46,7 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
             "priority",
             "assignee",
             "due_date",
+            "labels",
             "created_by",
             "created_at",
             "updated_at",
@@ -42,6 +62,7 @@ class TaskCreateInputSerializer(serializers.Serializer[Any]):
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     assignee = serializers.UUIDField(source="assignee_id", allow_null=True, required=False, help_text=ASSIGNEE_HELP)
     due_date = serializers.DateField(allow_null=True, required=False)
+    labels = labels_input(required=False)
 
 
 class TaskUpdateInputSerializer(serializers.Serializer[Any]):
@@ -53,6 +74,9 @@ class TaskUpdateInputSerializer(serializers.Serializer[Any]):
     priority = serializers.ChoiceField(choices=TaskPriority.choices)
     assignee = serializers.UUIDField(source="assignee_id", allow_null=True, help_text=ASSIGNEE_HELP)
     due_date = serializers.DateField(allow_null=True)
+    # Optional even for PUT: left out, the task keeps its labels (a client that knows nothing of
+    # labels must not take them off by replacing the other fields).
+    labels = labels_input(required=False)
     # Optional, so a client may send back a task as it read it; any other value is a 400.
     project = serializers.UUIDField(source="project_id", required=False, help_text="Must equal the task's project.")
     number = serializers.IntegerField(required=False, help_text="Must equal the task's number.")

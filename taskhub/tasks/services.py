@@ -12,9 +12,11 @@ from django.db.models import F
 from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, NotFound
+from taskhub.labels.services import task_labels_replace
 from taskhub.organizations.models import Membership
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
+from taskhub.tasks.selectors import LABEL_IDS, task_list
 
 
 class TaskChanges(TypedDict, total=False):
@@ -24,6 +26,8 @@ class TaskChanges(TypedDict, total=False):
     priority: str
     assignee_id: UUID | None
     due_date: date | None
+    # The labels the task carries from now on (replacing the ones it had).
+    label_ids: list[UUID]
     # Fixed once the task exists: accepted only when equal to the current value, so a client
     # may send back what it read.
     project_id: UUID
@@ -33,8 +37,22 @@ class TaskChanges(TypedDict, total=False):
 _FIXED = {"project_id": "project", "number": "number"}
 
 
+def _label_ids(task: Task) -> list[UUID]:
+    """The ids of the labels ``task`` carries: annotated by ``task_list``, or set by the write below."""
+    ids: list[UUID] = getattr(task, LABEL_IDS)
+    return ids
+
+
+def _set_label_ids(task: Task, ids: list[UUID]) -> None:
+    setattr(task, LABEL_IDS, ids)
+
+
 def _snapshot(task: Task) -> dict[str, Any]:
-    """Return the audited fields by their API names, as JSON values."""
+    """Return the audited fields by their API names, as JSON values.
+
+    ``task`` comes from ``task_list`` (or was given ``label_ids`` by a service here): its labels
+    are read with it.
+    """
     return {
         "project": str(task.project_id),
         "number": task.number,
@@ -44,6 +62,7 @@ def _snapshot(task: Task) -> dict[str, Any]:
         "priority": task.priority,
         "assignee": None if task.assignee_id is None else str(task.assignee_id),
         "due_date": None if task.due_date is None else task.due_date.isoformat(),
+        "labels": [str(label_id) for label_id in _label_ids(task)],
     }
 
 
@@ -69,7 +88,8 @@ def _next_number(*, organization_id: UUID, project_id: UUID) -> int:
 
 
 def _locked(*, organization_id: UUID, task_id: UUID) -> Task:
-    task = Task.objects.select_for_update().filter(pk=task_id, organization_id=organization_id).first()
+    # The selector's query, so the task comes with its label ids (no query of its own).
+    task = task_list(organization_id=organization_id).select_for_update().filter(pk=task_id).first()
     if task is None:
         # Deleted since the view read it, or never this organization's.
         raise NotFound("Task not found.")
@@ -88,8 +108,9 @@ def task_create(
     priority: str = TaskPriority.MEDIUM,
     assignee_id: UUID | None = None,
     due_date: date | None = None,
+    label_ids: list[UUID] | None = None,
 ) -> Task:
-    """Create a task with the next number of a project of the organization."""
+    """Create a task with the next number of a project of the organization, carrying ``label_ids``."""
     number = _next_number(organization_id=organization_id, project_id=project_id)
     _check_assignee(organization_id=organization_id, assignee_id=assignee_id)
     task = Task(
@@ -105,6 +126,12 @@ def task_create(
         created_by_id=actor.user_id,
     )
     task.save(force_insert=True)
+    carried = (
+        task_labels_replace(organization_id=organization_id, task_id=task.pk, current=[], label_ids=label_ids)
+        if label_ids
+        else []
+    )
+    _set_label_ids(task, carried)
     audit_record(
         organization_id=organization_id,
         actor=actor,
@@ -117,23 +144,31 @@ def task_create(
 
 @transaction.atomic
 def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields: Unpack[TaskChanges]) -> Task:
-    """Change a task's title, description, status, priority, assignee or due date."""
+    """Change a task's title, description, status, priority, assignee, due date or labels."""
     unknown = set(fields) - TaskChanges.__optional_keys__
     if unknown:
         raise TypeError(f"task_update got unknown fields: {', '.join(sorted(unknown))}")
     task = _locked(organization_id=organization_id, task_id=task_id)
-    changing = {name: value for name, value in fields.items() if getattr(task, name) != value}
+    label_ids = fields.pop("label_ids", None)
+    changing: dict[str, Any] = {name: value for name, value in fields.items() if getattr(task, name) != value}
     for name, api_name in _FIXED.items():
         if name in changing:
             raise DomainError(f"A task's {api_name} cannot change.", code="read_only", field=api_name)
     if "assignee_id" in changing:
         # Only a new assignee is checked: one who has since left may stay until replaced.
         _check_assignee(organization_id=organization_id, assignee_id=fields["assignee_id"])
-    if not changing:
-        return task
     before = _snapshot(task)
+    if label_ids is not None:
+        carried = task_labels_replace(
+            organization_id=organization_id, task_id=task.pk, current=_label_ids(task), label_ids=label_ids
+        )
+        _set_label_ids(task, carried)
+    relabelled = _snapshot(task)["labels"] != before["labels"]
+    if not changing and not relabelled:
+        return task
     for name, value in changing.items():
         setattr(task, name, value)
+    # updated_at moves for a change of labels alone too: sync clients (updated_since) and ETags see it.
     task.save(update_fields=[*changing, "updated_at"])
     audit_record(
         organization_id=organization_id,

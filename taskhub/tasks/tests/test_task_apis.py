@@ -25,6 +25,7 @@ FIELDS = {
     "priority",
     "assignee",
     "due_date",
+    "labels",
     "created_by",
     "created_at",
     "updated_at",
@@ -206,6 +207,7 @@ def test_creating_a_task_is_audited_with_its_fields(clients_a, tenant_a, web):
         "priority": [None, "urgent"],
         "assignee": [None, str(assignee.pk)],
         "due_date": [None, "2030-01-31"],
+        "labels": [None, []],
     }
 
 
@@ -403,6 +405,7 @@ def test_member_admin_and_owner_can_delete_task(clients_a, tenant_a, make_task, 
         "description": ["", None],
         "status": ["todo", None],
         "priority": ["low", None],
+        "labels": [[], None],
     }
 
 
