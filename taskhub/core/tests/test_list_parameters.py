@@ -19,6 +19,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from taskhub.core.filters import ChoiceListFilter
 from taskhub.tasks.filters import AssigneeFilter
+from taskhub.tenancy.roles import Role
+from tests.support.isolation import Tenancy, own_reference, populate, tenancy_of
 
 
 @pytest.mark.django_db
@@ -158,23 +160,26 @@ def filter_cases() -> list[Any]:
 
 
 @pytest.fixture
-def list_url(clients_a):
-    """The URL of a list route, its path parameters filled with rows of organization A."""
-    made: dict[str, str] = {}
+def list_url(clients_a, tenant_a):
+    """The URL of a list route, its path parameters (``<model>_id``) filled with rows of organization A.
 
-    def project_id() -> str:
-        if "project_id" not in made:
-            response = clients_a["owner"].post("/api/v1/projects/", {"key": "WALK", "name": "Walked"})
-            assert response.status_code == 201, response.content
-            made["project_id"] = response.json()["id"]
-        return made["project_id"]
+    The rows come from the isolation walk's ``populate``, which makes one in every tenant table
+    through the API: a list nested under a resource added tomorrow needs no maker here.
+    """
+    own: list[Tenancy] = []
 
-    makers = {"project_id": project_id}
+    def row_id(name: str) -> str:
+        if not own:
+            member = tenant_a.users[Role.MEMBER].pk
+            populate(clients_a, str(member))
+            own.append(tenancy_of(tenant_a.organization.pk, [member]))
+        found = own_reference(name.removesuffix("_id"), own[0])
+        assert found is not None, f"no row of {name.removesuffix('_id')} after populate"
+        return found
 
     def url(template: str) -> str:
         def fill(match: re.Match[str]) -> str:
-            assert match["name"] in makers, f"{template}: no row known for <{match['name']}>; add a maker."
-            return makers[match["name"]]()
+            return row_id(match["name"])
 
         return "/" + PATH_PARAMETER.sub(fill, template)
 
