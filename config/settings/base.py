@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "taskhub.projects",
     "taskhub.tasks",
     "taskhub.labels",
+    "taskhub.comments",
     "taskhub.audit",
 ]
 

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+from taskhub.tenancy.roles import Role, register_permissions
+
+
+class CommentsConfig(AppConfig):
+    name = "taskhub.comments"
+    label = "comments"
+
+    def ready(self) -> None:
+        # Editing is the author's alone and deleting the author's or an admin's: the services
+        # decide that per comment; these are the floors a role must reach to try.
+        register_permissions(
+            {
+                "comment.read": Role.VIEWER,
+                "comment.write": Role.MEMBER,
+                "comment.delete": Role.MEMBER,
+            }
+        )
