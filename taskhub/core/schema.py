@@ -14,7 +14,7 @@ from typing import Any
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiFilterExtension
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
 # The body of every error answer. Built inline: a field named ``errors`` on a Serializer subclass
@@ -39,6 +39,10 @@ CONFLICT = "The change conflicts with the current state, e.g. a slug or email al
 PRECONDITION_FAILED = (
     "`If-Match` names a version the object no longer has (`precondition_failed`): GET it again for the current `ETag`."
 )
+IDEMPOTENCY_KEY_REUSED = (
+    "`Idempotency-Key` was first sent with another request (another body, path or method): "
+    "`idempotency_key_reused`. A retry must repeat the request; a new request needs a new key."
+)
 TOO_LARGE = "The body is larger than MAX_REQUEST_BODY_BYTES."
 UNSUPPORTED = "The body is not JSON."
 THROTTLED = "Too many requests; `Retry-After` says how many seconds to wait."
@@ -50,6 +54,23 @@ URI_TOO_LONG = (
 )
 # Not in the error shape: no application code runs for it.
 URI_TOO_LONG_RESPONSE = {"description": URI_TOO_LONG, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+# The optional header of every tenant POST (views with ``idempotent_posts``; docs/idempotency.md).
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A key of the client's choosing (1 to 255 visible ASCII characters, e.g. a random UUID) that makes a "
+        "retry safe. The first 2xx answer is kept for 24 hours per organization and key: the same request sent "
+        "again with the key gets it back (same status and body, header `Idempotent-Replayed: true`) and creates "
+        "nothing; concurrent duplicates create one object. The key with another body or path: 422 "
+        "`idempotency_key_reused`. An error answer is not kept, so a corrected request may reuse the key. An "
+        "answer holding a secret shown once (`Cache-Control: no-store`, an API key) is not kept: a retry gets 409 "
+        "`idempotency_secret_not_replayable`. A malformed key: 400 `invalid`."
+    ),
+)
 
 # Who may call an operation, in README's words; each operation's description opens with one.
 ANYONE = "Anyone: the credential, if any, travels in the body and the `Authorization` header is ignored."
@@ -85,6 +106,16 @@ class AutoSchema(openapi.AutoSchema):
                 responses[str(code)] = response
         responses.setdefault("414", dict(URI_TOO_LONG_RESPONSE))
         return responses
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        if self._idempotent():
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
+
+    def _idempotent(self) -> bool:
+        """Whether the operation is a POST that honours ``Idempotency-Key`` (tenant views say so)."""
+        return self.method == "POST" and bool(getattr(self.view, "idempotent_posts", False))
 
     def _get_filter_parameters(self) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super()._get_filter_parameters()
@@ -127,5 +158,7 @@ class AutoSchema(openapi.AutoSchema):
         # A view that answers GET with an ETag refuses a write whose If-Match names another version.
         if self.method in ("PUT", "PATCH", "DELETE") and getattr(self.view, "conditional_writes", False):
             answers.append((412, PRECONDITION_FAILED))
+        if self._idempotent():
+            answers.append((422, IDEMPOTENCY_KEY_REUSED))
         answers += [(429, THROTTLED), (503, UNAVAILABLE)]
         return answers

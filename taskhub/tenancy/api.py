@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from taskhub.core import rls, throttling
 from taskhub.core.actor import Actor
 from taskhub.core.http import client_ip, request_id
+from taskhub.tenancy import idempotency
 from taskhub.tenancy.context import TenantContext, tenant_of
 from taskhub.tenancy.roles import role_allows
 
@@ -79,6 +80,10 @@ class TenantAPIView(generics.GenericAPIView[Any]):
     selector: ClassVar[Callable[..., QuerySet[Any]]]
     lookup_field = "pk"
     lookup_url_kwarg = "id"
+    # Read by the schema: a POST here honours Idempotency-Key (docs/idempotency.md) and may answer 422.
+    idempotent_posts: ClassVar[bool] = True
+    # The Idempotency-Key this request holds, from initial() until the answer is settled in dispatch().
+    _idempotency: idempotency.Reservation | None = None
 
     # Owned here for every tenant endpoint: the queryset, the lookup, the permission check, the
     # transaction and context, and the list pipeline (only the resource bases may define ``list``).
@@ -89,6 +94,7 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         "check_permissions",
         "initial",
         "dispatch",
+        "handle_exception",
         "filter_queryset",
         "list",
     )
@@ -123,8 +129,19 @@ class TenantAPIView(generics.GenericAPIView[Any]):
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         # One transaction per request: the RLS variables set in initial() live exactly as
         # long as it, and an error anywhere rolls both the writes and the variables back.
+        # With an Idempotency-Key, the answer is kept (or the placeholder dropped) in the same
+        # transaction that made the change, so both commit or neither does.
         with transaction.atomic():
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+            if self._idempotency is not None:
+                idempotency.settle(self._idempotency, response)
+            return response
+
+    def handle_exception(self, exc: Exception) -> Any:
+        # A retry of a POST already answered: the kept answer, not the handler's.
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
 
     def check_throttles(self, request: Request) -> None:
         # Every throttle in one cache round trip, not one each.
@@ -137,6 +154,10 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         super().initial(request, *args, **kwargs)
         # The organization only: a user's memberships elsewhere stay invisible here too.
         rls.set_context(organization_id=self.tenant.organization_id)
+        # After the context, so the key's row is under row-level security like any tenant row.
+        # Without the header: no statement at all.
+        if idempotency.applies(request, self):
+            self._idempotency = idempotency.reserve(request, organization_id=self.tenant.organization_id)
 
     @property
     def tenant(self) -> TenantContext:

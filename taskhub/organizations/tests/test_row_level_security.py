@@ -45,7 +45,8 @@ def two_tenants_with_rows(tenant_a, tenant_b, clients_a, clients_b):
         admin = clients[Role.ADMIN]
         assert admin.post("/api/v1/api-keys/", {"name": "ci", "role": "viewer"}).status_code == 201
         assert admin.post("/api/v1/invitations/", {"email": "guest@example.com", "role": "viewer"}).status_code == 201
-        project = admin.post("/api/v1/projects/", {"key": "ISO", "name": "Isolation"})
+        # With an Idempotency-Key: its record is a tenant row too (taskhub.tenancy.idempotency).
+        project = admin.post("/api/v1/projects/", {"key": "ISO", "name": "Isolation"}, HTTP_IDEMPOTENCY_KEY="iso")
         assert project.status_code == 201, project.content
         task = admin.post("/api/v1/tasks/", {"project": project.json()["id"], "title": "Stay inside"})
         assert task.status_code == 201, task.content
