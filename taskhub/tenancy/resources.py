@@ -100,7 +100,9 @@ class _ResourceBase(TenantAPIView):
             return
         TenantAPIView._refuse_overrides(cls, cls._OWNED, owner=cls._owner_name(), hooks=HOOKS)
         cls.permission_by_method = cls._permission_map()
-        cls.http_method_names = [*(method.lower() for method in cls.permission_by_method), "head", "options"]
+        methods = [method.lower() for method in cls.permission_by_method]
+        # HEAD is a GET without the body: served only where GET is.
+        cls.http_method_names = [*methods, *(["head"] if "get" in methods else []), "options"]
         cls._document()
 
     @classmethod
@@ -238,6 +240,9 @@ class TenantDetailApi(_ResourceBase):
     service_key: ClassVar[str | None] = None
     # PATCH only, when a full replacement makes no sense (a membership has one writable field).
     allow_put: ClassVar[bool] = True
+    # False where a DELETE does not make the object go (revoking keeps an invitation in the list,
+    # revoked): a GET after it would contradict the 204.
+    retrievable: ClassVar[bool] = True
     # Read by the schema: writes here honour If-Match and may answer 412.
     conditional_writes: ClassVar[bool] = True
     _OWNED = ("get", "put", "patch", "delete", "update", "destroy", "retrieve")
@@ -251,7 +256,7 @@ class TenantDetailApi(_ResourceBase):
 
     @classmethod
     def _permission_map(cls) -> dict[str, str]:
-        mapping = {"GET": cls.permissions.read}
+        mapping = {"GET": cls.permissions.read} if cls.retrievable else {}
         if cls.update_service is not None and cls.update_input is not None and cls.permissions.write:
             mapping["PATCH"] = cls.permissions.write
             if cls.allow_put:

@@ -79,13 +79,9 @@ class InvitationDetailApi(TenantDetailApi):
     tag = "invitations"
     serializer_class = InvitationSerializer
     delete_service = invitation_revoke
+    # A revoked invitation stays in the list as revoked; there is no detail page to contradict the 204.
+    retrievable = False
     operations = {
-        "get": Operation(
-            "Show an invitation",
-            ADMIN,
-            "Shows one invitation of the organization (never its token).",
-            "404 for an invitation of another organization.",
-        ),
         "delete": Operation(
             "Revoke a pending invitation",
             ADMIN,

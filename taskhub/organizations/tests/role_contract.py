@@ -19,6 +19,5 @@ CONTRACT: dict[tuple[str, str], Role] = {
     ("api/v1/members/<uuid:id>/", "DELETE"): Role.VIEWER,
     ("api/v1/invitations/", "GET"): Role.ADMIN,
     ("api/v1/invitations/", "POST"): Role.ADMIN,
-    ("api/v1/invitations/<uuid:id>/", "GET"): Role.ADMIN,
     ("api/v1/invitations/<uuid:id>/", "DELETE"): Role.ADMIN,
 }

@@ -168,3 +168,13 @@ def test_the_schema_lists_412_on_conditional_writes():
     for method in ("put", "patch", "delete"):
         assert "412" in detail[method]["responses"], method
     assert "412" not in detail["get"]["responses"]
+
+
+@pytest.mark.django_db
+def test_a_detail_without_get_serves_neither_get_nor_head(clients_a):
+    created = clients_a[Role.ADMIN].post("/api/v1/invitations/", {"email": "x@example.com"}, format="json")
+    assert created.status_code == 201, created.content
+    url = f"/api/v1/invitations/{created.json()['id']}/"
+    assert clients_a[Role.OWNER].get(url).status_code == 405
+    assert clients_a[Role.OWNER].head(url).status_code == 405
+    assert clients_a[Role.OWNER].delete(url).status_code == 204
