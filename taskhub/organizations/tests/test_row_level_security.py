@@ -18,6 +18,7 @@ from taskhub.core import rls
 from taskhub.tenancy.checks import check_row_level_security
 from taskhub.tenancy.registry import tenant_models
 from taskhub.tenancy.roles import Role
+from tests.support.isolation import populate_the_rest
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row-level security is PostgreSQL's")
 
@@ -41,7 +42,7 @@ def total(table):
 @pytest.fixture
 def two_tenants_with_rows(tenant_a, tenant_b, clients_a, clients_b):
     """Put a row in every tenant table of both organizations, through the API."""
-    for clients in (clients_a, clients_b):
+    for tenant, clients in ((tenant_a, clients_a), (tenant_b, clients_b)):
         admin = clients[Role.ADMIN]
         assert admin.post("/api/v1/api-keys/", {"name": "ci", "role": "viewer"}).status_code == 201
         assert admin.post("/api/v1/invitations/", {"email": "guest@example.com", "role": "viewer"}).status_code == 201
@@ -50,6 +51,8 @@ def two_tenants_with_rows(tenant_a, tenant_b, clients_a, clients_b):
         assert project.status_code == 201, project.content
         task = admin.post("/api/v1/tasks/", {"project": project.json()["id"], "title": "Stay inside"})
         assert task.status_code == 201, task.content
+        # Every other tenant table (a resource added later, comments under the task), from its create route.
+        populate_the_rest(admin, str(tenant.users[Role.MEMBER].pk))
     return tenant_a, tenant_b
 
 
