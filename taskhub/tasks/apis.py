@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 
 from taskhub.core.errors import NotFound
 from taskhub.core.schema import MEMBER, VIEWER
+from taskhub.labels.models import MAX_LABELS_PER_TASK
 from taskhub.projects.selectors import project_list
 from taskhub.tasks.filters import TASK_ORDERING_FIELDS, TASK_ORDERING_SUBSTITUTES, TaskFilter
 from taskhub.tasks.selectors import task_list
@@ -19,6 +20,10 @@ from taskhub.tenancy.resources import Operation, ResourcePermissions, TenantDeta
 PERMISSIONS = ResourcePermissions(read="task.read", write="task.write", delete="task.delete")
 STALE = "412 `precondition_failed` for a stale `If-Match`"
 FIXED = "400 `read_only` for a different `project` or `number`, `not_a_member` for an assignee who is not a member"
+LABELS = (
+    "400 `does_not_exist` (on `labels`, naming the ids) for a label not in this organization, `too_many` for more "
+    f"than {MAX_LABELS_PER_TASK} labels"
+)
 
 
 class TaskListApi(TenantListApi):
@@ -37,16 +42,17 @@ class TaskListApi(TenantListApi):
             "List the organization's tasks",
             VIEWER,
             "Lists the tasks of every project of the organization, newest first unless `ordering` says "
-            "otherwise, cursor-paginated. Filter (project, status, priority, assignee, ...), search (title, "
-            "description) and order with the query parameters below.",
+            "otherwise, cursor-paginated. Filter (project, status, priority, assignee, label, ...), search (title, "
+            "description) and order with the query parameters below. Each task shows its labels' ids.",
             "400 `invalid` for a filter, ordering or `page_size` that does not parse.",
         ),
         "post": Operation(
             "Create a task in a project",
             MEMBER,
-            "Creates a task in `project`; it takes the project's next number. The creation is audited.",
+            "Creates a task in `project`; it takes the project's next number and carries the `labels` given "
+            "(ids of the organization's labels). The creation is audited.",
             "400 `does_not_exist` (on `project`) for a project not in this organization, `not_a_member` (on "
-            "`assignee`) for an assignee who is not a member.",
+            f"`assignee`) for an assignee who is not a member; {LABELS}.",
         ),
     }
 
@@ -94,15 +100,17 @@ class TaskDetailApi(TenantDetailApi):
         "put": Operation(
             "Replace a task",
             MEMBER,
-            "Replaces the task's title, description, status, priority, assignee and due date. Its project and "
-            "number never change: send them back as read, or leave them out.",
-            f"{FIXED}; 404; {STALE}.",
+            "Replaces the task's title, description, status, priority, assignee and due date, and its labels when "
+            "`labels` is sent (left out, the task keeps them). Its project and number never change: send them "
+            "back as read, or leave them out.",
+            f"{FIXED}; {LABELS}; 404; {STALE}.",
         ),
         "patch": Operation(
             "Update some of a task's fields",
             MEMBER,
-            "Changes the fields sent and leaves the others. Its project and number never change.",
-            f"{FIXED}; 404; {STALE}.",
+            "Changes the fields sent and leaves the others; `labels` replaces the task's labels with the ids sent "
+            "(`[]` takes them all off). Its project and number never change.",
+            f"{FIXED}; {LABELS}; 404; {STALE}.",
         ),
         "delete": Operation("Delete a task", MEMBER, "Deletes the task. Answers 204.", f"404; {STALE}."),
     }
