@@ -127,7 +127,9 @@ def populate_the_rest(client: APIClient, member_user_id: str) -> None:
 
     Each comes from a route that creates its model (a ``TenantListApi`` with a POST), with a
     body built from the schema and the route's path parameter naming a row made before (a
-    comment under a task): a resource added tomorrow gets its rows without an edit here.
+    comment under a task): a resource added tomorrow gets its rows without an edit here. A
+    table no route creates, a join table (a task's labels), fills from the writes that take a
+    list of ids (``fill_id_lists``).
     """
     organization_id = UUID(client.get("/api/v1/organization/").json()["id"])
     routes = [
@@ -147,7 +149,7 @@ def populate_the_rest(client: APIClient, member_user_id: str) -> None:
             and (not route.params or own_reference(route.param_model(), own) is not None)
         ]
         if not ready:
-            return  # every table has rows, or the rest wait for a parent nothing here creates
+            break  # every table has rows, or the rest wait for a parent nothing here creates
         route = ready[0]
         routes.remove(route)  # each route once: the next round sees the row it made
         parent = own_reference(route.param_model(), own) if route.params else ""
@@ -155,6 +157,31 @@ def populate_the_rest(client: APIClient, member_user_id: str) -> None:
         component = _request_bodies(schema, route, "post") or {}
         response = client.post(route.url(parent or ""), body_for(component, own, schema), format="json")
         assert response.status_code == 201, (route.template, response.status_code, response.content[:300])
+    own = tenancy_of(organization_id, [UUID(member_user_id)])
+    if any(not ids for ids in own.ids_by_model.values()):
+        fill_id_lists(client, own)
+
+
+def fill_id_lists(client: APIClient, own: Tenancy) -> None:
+    """PATCH each of the tenancy's rows whose detail route takes a list of ids with one id in each list.
+
+    Rows of a join table are made by such a write (``{"labels": [<label id>]}`` on a task), not
+    by a route of their own.
+    """
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for route in api_routes():
+        own_id = own_reference(route.param_model(), own) if route.params and "patch" in route.methods else None
+        if own_id is None:
+            continue
+        component = _request_bodies(schema, route, "patch") or {}
+        lists = {
+            name: value
+            for name, prop in component.get("properties", {}).items()
+            if id_list(prop) and not prop.get("readOnly") and (value := _value(name, prop, own, schema))
+        }
+        if lists:
+            response = client.patch(route.url(own_id), lists, format="json")
+            assert response.status_code == 200, (route.template, response.status_code, response.content[:300])
 
 
 def tenancy_of(organization_id: UUID, user_ids: list[UUID]) -> Tenancy:
@@ -187,8 +214,21 @@ def _request_bodies(schema: dict[str, Any], route: Route, method: str) -> dict[s
     return schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
 
 
+def id_list(prop: dict[str, Any]) -> bool:
+    """Whether a schema property is a list of ids (``labels``: ids of the model ``label``)."""
+    return prop.get("type") == "array" and prop.get("items", {}).get("format") == "uuid"
+
+
+def referred_model(name: str, prop: dict[str, Any]) -> str:
+    """The model a uuid property's ids name: the property's own name, singular for a list of ids."""
+    return name.removesuffix("s") if id_list(prop) else name
+
+
 def _value(name: str, prop: dict[str, Any], own: Tenancy, schema: dict[str, Any]) -> Any:  # noqa: PLR0911
     """Return a valid value for one schema property: one answer per schema type."""
+    if id_list(prop):
+        found = own_reference(referred_model(name, prop), own)
+        return [found] if found else None
     if "$ref" in prop or "allOf" in prop or "oneOf" in prop:
         variants = prop.get("allOf") or prop.get("oneOf") or [prop]
         ref = str(prop.get("$ref") or variants[0].get("$ref", "")).rsplit("/", 1)[-1]
@@ -248,10 +288,11 @@ def body_for(component: dict[str, Any], own: Tenancy, schema: dict[str, Any]) ->
 
 
 def uuid_fields(component: dict[str, Any]) -> list[str]:
+    """The writable properties that name rows by id: one id, or a list of ids."""
     return [
         name
         for name, prop in component.get("properties", {}).items()
-        if prop.get("format") == "uuid" and not prop.get("readOnly")
+        if (prop.get("format") == "uuid" or id_list(prop)) and not prop.get("readOnly")
     ]
 
 
@@ -347,9 +388,13 @@ class Walk:
             return
         base = body_for(component, self.own, schema)
         for name in references:
-            foreign_value = own_reference(name, self.foreign)
+            prop = component["properties"][name]
+            foreign_value: Any = own_reference(referred_model(name, prop), self.foreign)
             if foreign_value is None:
                 continue
+            if id_list(prop):
+                # One foreign id among the caller's own: the whole write must be refused.
+                foreign_value = [*base.get(name, []), foreign_value]
             before = snapshot()
             response = self._send(method, url, {**base, name: foreign_value})
             if response.status_code != 400:
