@@ -96,3 +96,30 @@ def test_nested_sources_are_refused():
 
     with pytest.raises(TypeError, match="does not read one column"):
         Representation(NestedSerializer)
+
+
+def test_columns_a_selector_annotates_are_read_when_the_serializer_names_them():
+    from taskhub.projects.models import Project  # noqa: PLC0415 - any model: its columns are what matter
+
+    class Unannounced(serializers.ModelSerializer[Project]):
+        tags = serializers.ListField(child=serializers.UUIDField(), source="tag_ids", read_only=True)
+
+        class Meta:
+            model = Project
+            fields = ["id", "tags"]
+
+    class Annotated(Unannounced):
+        class Meta(Unannounced.Meta):
+            # The selector annotates tag_ids onto every row and instance.
+            annotated = ["tag_ids"]
+
+    # Not a column of the model: refused, unless the serializer says the selector annotates it.
+    with pytest.raises(TypeError, match="does not read one column"):
+        Representation(Unannounced)
+    values = {"id": uuid.uuid4(), "tag_ids": [uuid.UUID(int=1), uuid.UUID(int=2)]}
+    representation = Representation(Annotated)
+    assert representation.row(values) == Annotated(values).data
+    assert representation.instance(type("Instance", (), values)()) == {
+        "id": str(values["id"]),
+        "tags": [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))],
+    }
