@@ -9,6 +9,9 @@ from rest_framework.test import APIClient
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.audit.models import AuditEvent
 from taskhub.comments.models import Comment
+from taskhub.core import rls
+from taskhub.organizations.models import Organization
+from taskhub.organizations.transfer import export_json, import_json
 from taskhub.tasks.models import Task
 from taskhub.tenancy.roles import Role
 
@@ -534,3 +537,24 @@ def test_no_task_row_is_touched_by_commenting(clients_a, task):
     post(clients_a[Role.MEMBER], task)
 
     assert Task.objects.values().get(pk=task.pk) == before
+
+
+# Moving an organization (taskhub.organizations.transfer) takes its comments
+
+
+def test_an_exported_organization_imports_with_its_comments(clients_a, api_key_client, tenant_a, task, make_comment):
+    member = tenant_a.users[Role.MEMBER].pk
+    make_comment(task, member, "From a person")
+    assert post(api_key_client("member"), task, "From a key").status_code == 201
+
+    copy = import_json(export_json(organization=tenant_a.organization.slug), slug="org-a-copy", new_ids=True)
+
+    with rls.bypass("test: read the copy"):
+        copied = {c.body: c for c in Comment.objects.filter(organization=copy)}
+        copied_task = Task.objects.get(organization=copy)
+    assert set(copied) == {"From a person", "From a key"}
+    assert {c.task_id for c in copied.values()} == {copied_task.pk}
+    assert copied["From a person"].author_id == member
+    # API keys are not imported: the key's comment stays, with no writer left to edit it.
+    assert (copied["From a key"].author_id, copied["From a key"].api_key_id) == (None, None)
+    assert Organization.objects.filter(slug="org-a-copy").exists()
