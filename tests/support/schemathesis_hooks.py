@@ -12,6 +12,13 @@ unique value B owns is listed in the JSON file named by ``TASKHUB_FOREIGN_TENANT
 A third, ``run_figures``, checks nothing: it records which test case went out in which phase,
 to the JSON file named by ``TASKHUB_SCHEMATHESIS_FIGURES``, for the test to report.
 
+One hook, ``fresh_idempotency_keys``, changes what is sent: a well-formed ``Idempotency-Key``
+(docs/idempotency.md) becomes a fresh UUID. Generated keys are short and repeat ("0" on every
+tenant POST), and a repeated key is, by design, a 422 (another body or path) or a replay of an
+object the run may have deleted since; those are the feature's rules, tested in
+``taskhub/tenancy/tests/test_idempotency.py``, not schema violations. Malformed keys (negative
+cases) are sent as generated, and must be 400s.
+
 The module imports only schemathesis, requests and the standard library: it runs in the CLI's
 process, not in Django's.
 """
@@ -32,6 +39,9 @@ import schemathesis
 
 FOREIGN_TENANT_FILE = "TASKHUB_FOREIGN_TENANT"
 FIGURES_FILE = "TASKHUB_SCHEMATHESIS_FIGURES"
+IDEMPOTENCY_KEY = "Idempotency-Key"
+# taskhub.tenancy.idempotency.KEY_PATTERN: 1 to 255 visible ASCII characters.
+WELL_FORMED_KEY = re.compile(r"[!-~]{1,255}")
 
 
 @cache
@@ -137,6 +147,15 @@ def foreign_objects_not_found(ctx: schemathesis.CheckContext, response: schemath
                 f"{request.method} {path} with organization A's credential answered {replay.status_code}, "
                 f"not 404, for organization B's object: {replay.text[:300]}"
             )
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    """fresh_idempotency_keys: every well-formed Idempotency-Key sent is a new one (module doc)."""
+    headers = case.headers or {}
+    key = headers.get(IDEMPOTENCY_KEY)
+    if isinstance(key, str) and WELL_FORMED_KEY.fullmatch(key):
+        headers[IDEMPOTENCY_KEY] = str(uuid.uuid4())
 
 
 @schemathesis.check

@@ -6,8 +6,10 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -541,3 +543,22 @@ def test_duplicates_sent_at_once_create_one_project(tenant_a, client_for):
     with rls.bypass("test: count"):
         assert Project.objects.filter(organization=tenant_a.organization).count() == 1
         assert AuditEvent.objects.filter(action="project.created").count() == 1
+
+
+# The schemathesis run (taskhub/core/tests/test_schemathesis_e2e.py)
+
+
+def test_the_schemathesis_run_sends_a_fresh_key_for_each_well_formed_one():
+    from tests.support.schemathesis_hooks import WELL_FORMED_KEY, before_call  # noqa: PLC0415 - imports schemathesis
+
+    well_formed = SimpleNamespace(headers={"Idempotency-Key": "0"})
+    malformed = SimpleNamespace(headers={"Idempotency-Key": "two words"})
+    without = SimpleNamespace(headers=None)
+
+    for case in (well_formed, malformed, without):
+        before_call(None, case, {})
+
+    assert uuid.UUID(well_formed.headers["Idempotency-Key"])
+    assert malformed.headers["Idempotency-Key"] == "two words"
+    assert without.headers is None
+    assert f"^{WELL_FORMED_KEY.pattern}$" == idempotency.KEY_PATTERN
