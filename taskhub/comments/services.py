@@ -50,8 +50,8 @@ def comment_create(*, organization_id: UUID, actor: Actor, task_id: UUID, body: 
     """Comment on a task of the organization, as the acting user or API key."""
     # Locked (FOR NO KEY UPDATE) until the request ends: a concurrent delete of the task waits for
     # this comment and deletes it with the task, or went first and the task is not found here.
-    locked = Task.objects.select_for_update(no_key=True).filter(pk=task_id, organization_id=organization_id)
-    if locked.values_list("pk", flat=True).first() is None:
+    task = Task.objects.select_for_update(no_key=True).filter(pk=task_id, organization_id=organization_id)
+    if task.values_list("pk", flat=True).first() is None:
         raise NotFound("Task not found.")
     comment = Comment(
         organization_id=organization_id,
@@ -76,7 +76,7 @@ def comment_create(*, organization_id: UUID, actor: Actor, task_id: UUID, body: 
 def comment_update(
     *, organization_id: UUID, comment_id: UUID, actor: Actor, role: str, **fields: Unpack[CommentChanges]
 ) -> Comment:
-    """Change a comment's body; only its writer may, whatever their role."""
+    """Change a comment's body; only its writer may, whatever their ``role`` (an admin's too is refused)."""
     unknown = set(fields) - CommentChanges.__optional_keys__
     if unknown:
         raise TypeError(f"comment_update got unknown fields: {', '.join(sorted(unknown))}")
