@@ -21,8 +21,8 @@ PERMISSIONS = ResourcePermissions(read="task.read", write="task.write", delete="
 STALE = "412 `precondition_failed` for a stale `If-Match`"
 FIXED = "400 `read_only` for a different `project` or `number`, `not_a_member` for an assignee who is not a member"
 LABELS = (
-    "400 `does_not_exist` (on `labels`, naming the ids) for a label not in this organization, `too_many` for more "
-    f"than {MAX_LABELS_PER_TASK} labels"
+    "400 `does_not_exist` (on `labels`, naming the ids) for a label not in this organization, `max_length` for more "
+    f"than {MAX_LABELS_PER_TASK} ids"
 )
 
 

@@ -116,6 +116,13 @@ class LabelIdsField(forms.Field):
     widget = forms.MultipleHiddenInput  # hands over every value of a repeated parameter
 
     def to_python(self, value: Any) -> list[UUID] | None:
+        if value and len(value) > MAX_LABELS_PER_TASK:
+            # As the schema's maxItems: every value counts, a repeated or empty one too.
+            raise DjangoValidationError(
+                "At most %(most)s labels at once: no task carries more.",
+                code="invalid",
+                params={"most": MAX_LABELS_PER_TASK},
+            )
         texts = [text for text in (value or []) if text not in self.empty_values]
         if not texts:
             return None
@@ -127,14 +134,7 @@ class LabelIdsField(forms.Field):
                 code="invalid",
                 params={"refused": ", ".join(map(repr, dict.fromkeys(refused)))},
             )
-        ids = list(dict.fromkeys(UUID(text) for text in texts))
-        if len(ids) > MAX_LABELS_PER_TASK:
-            raise DjangoValidationError(
-                "At most %(most)s labels at once: no task carries more.",
-                code="invalid",
-                params={"most": MAX_LABELS_PER_TASK},
-            )
-        return ids
+        return list(dict.fromkeys(UUID(text) for text in texts))
 
 
 class LabelFilter(django_filters.UUIDFilter):
@@ -149,6 +149,7 @@ class LabelFilter(django_filters.UUIDFilter):
             {
                 "type": "array",
                 "items": {"type": "string", "format": "uuid", "pattern": f"^{UUID_TEXT}$"},
+                "maxItems": MAX_LABELS_PER_TASK,
                 "description": LABEL_HELP,
             }
         )(self)

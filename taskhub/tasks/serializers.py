@@ -16,7 +16,12 @@ LABELS_HELP = (
 
 def labels_input(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.UUIDField(), source="label_ids", allow_empty=True, help_text=LABELS_HELP, **kwargs
+        child=serializers.UUIDField(),
+        source="label_ids",
+        allow_empty=True,
+        max_length=MAX_LABELS_PER_TASK,
+        help_text=LABELS_HELP,
+        **kwargs,
     )
 
 

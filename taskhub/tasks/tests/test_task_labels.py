@@ -10,7 +10,9 @@ from rest_framework.test import APIClient
 
 from conftest import TENANT_REQUEST_OVERHEAD
 from taskhub.audit.models import AuditEvent
+from taskhub.core.errors import DomainError
 from taskhub.labels.models import MAX_LABELS_PER_TASK, Label, TaskLabel
+from taskhub.labels.services import task_labels_replace
 from taskhub.labels.tests.conftest import create_label
 from taskhub.tasks.models import Task
 from taskhub.tasks.selectors import task_list
@@ -112,14 +114,22 @@ def test_more_labels_than_a_task_carries_is_a_400(clients_a, tenant_a, web):
 
     too_many = create(clients_a[Role.MEMBER], web, labels=[str(label.pk) for label in many])
     assert too_many.status_code == 400
-    assert too_many.json()["errors"]["labels"][0]["code"] == "too_many"
+    assert too_many.json()["errors"]["labels"][0]["code"] == "max_length"
+    # As the schema's maxItems says: every id given counts, a repeated one too.
+    twice = create(clients_a[Role.MEMBER], web, labels=[str(many[0].pk)] * (MAX_LABELS_PER_TASK + 1))
+    assert twice.status_code == 400
     assert not Task.objects.exists()
 
-    # The most it carries, even given twice over.
-    most = [str(label.pk) for label in many[:MAX_LABELS_PER_TASK]] * 2
-    response = create(clients_a[Role.MEMBER], web, labels=most)
-    assert response.status_code == 201, response.content
-    assert len(response.json()["labels"]) == MAX_LABELS_PER_TASK
+    most = create(clients_a[Role.MEMBER], web, labels=[str(label.pk) for label in many[:MAX_LABELS_PER_TASK]])
+    assert most.status_code == 201, most.content
+    assert len(most.json()["labels"]) == MAX_LABELS_PER_TASK
+
+
+def test_the_service_refuses_more_labels_than_a_task_carries(web):
+    many = [uuid4() for _ in range(MAX_LABELS_PER_TASK + 1)]
+    with pytest.raises(DomainError) as refused:
+        task_labels_replace(organization_id=web.organization_id, task_id=uuid4(), current=[], label_ids=many)
+    assert (refused.value.code, refused.value.field) == ("too_many", "labels")
 
 
 # On update: the list given replaces the set
@@ -304,10 +314,14 @@ def test_label_that_is_no_id_is_a_400_naming_it(clients_a, labelled, labels, val
 
 
 def test_more_labels_than_a_task_carries_is_a_400_on_the_filter(clients_a):
-    response = clients_a[Role.VIEWER].get(URL, {"label": [str(uuid4()) for _ in range(MAX_LABELS_PER_TASK + 1)]})
+    client = clients_a[Role.VIEWER]
+    response = client.get(URL, {"label": [str(uuid4()) for _ in range(MAX_LABELS_PER_TASK + 1)]})
 
     assert response.status_code == 400
     assert "label" in response.json()["errors"]
+    # As the schema's maxItems: the values as given, a repeated one too.
+    assert client.get(URL, {"label": [str(uuid4())] * (MAX_LABELS_PER_TASK + 1)}).status_code == 400
+    assert client.get(URL, {"label": [str(uuid4()) for _ in range(MAX_LABELS_PER_TASK)]}).status_code == 200
 
 
 def test_the_schema_describes_label_as_repeated_ids():
@@ -316,6 +330,7 @@ def test_the_schema_describes_label_as_repeated_ids():
         (parameter,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "label"]
         assert parameter["schema"]["type"] == "array"
         assert parameter["schema"]["items"]["format"] == "uuid"
+        assert parameter["schema"]["maxItems"] == MAX_LABELS_PER_TASK
         # One parameter per value: label=<id>&label=<id>.
         assert parameter.get("explode", True) is True
         assert parameter.get("style", "form") == "form"
@@ -323,6 +338,10 @@ def test_the_schema_describes_label_as_repeated_ids():
     task = schema["components"]["schemas"]["Task"]["properties"]["labels"]
     assert task["type"] == "array"
     assert task["readOnly"] is True
+    for component in ("TaskCreateInputRequest", "TaskUpdateInputRequest", "PatchedTaskUpdateInputRequest"):
+        written = schema["components"]["schemas"][component]["properties"]["labels"]
+        assert (written["type"], written["items"]["format"]) == ("array", "uuid"), component
+        assert written["maxItems"] == MAX_LABELS_PER_TASK, component
 
 
 # What it costs: the labels come in the task's own statement
