@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
@@ -16,9 +19,11 @@ from taskhub.core.actor import Actor
 from taskhub.organizations.models import Invitation, Membership, Organization
 from taskhub.organizations.services.invitations import hash_token
 from taskhub.organizations.services.organizations import organization_create
+from taskhub.projects.models import Project
 from taskhub.projects.services import project_create
 from taskhub.tasks.models import TaskPriority, TaskStatus
 from taskhub.tasks.services import task_create
+from taskhub.tenancy.models import IdempotencyRecord
 from taskhub.tenancy.roles import Role
 
 MEMBER_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
@@ -34,10 +39,25 @@ def _user(username: str) -> User:
     return user
 
 
+def _kept_answer(organization_id: UUID, project: Project) -> None:
+    """The Idempotency-Key record a client's ``POST projects/`` would have left (docs/idempotency.md)."""
+    body = {"key": project.key, "name": project.name, "description": project.description}
+    IdempotencyRecord.objects.create(
+        organization_id=organization_id,
+        key=f"seed-{project.pk}",
+        method="POST",
+        path="/api/v1/projects/",
+        request_hash=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+        response_status=201,
+        response_body=json.dumps({"id": str(project.pk), **body, "status": project.status}),
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Create N organizations (slug <prefix>-<i>), each with an owner and one user per other role, "
-        "M projects of K tasks, an API key and a pending invitation. Existing slugs are skipped."
+        "M projects of K tasks (each project created as with an Idempotency-Key), an API key and a pending "
+        "invitation. Existing slugs are skipped."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -85,6 +105,7 @@ class Command(BaseCommand):
                 name=f"Project {p} of {slug}",
                 description=f"Seeded project {p}.",
             )
+            _kept_answer(organization.pk, project)
             for t in range(1, tasks + 1):
                 task_create(
                     organization_id=organization.pk,
