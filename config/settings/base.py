@@ -308,6 +308,8 @@ SPECTACULAR_SETTINGS = {
             "description": "The organization's audit log (admins): who did what to which object, when and from where.",
         },
     ],
+    # Apps may describe their own tags (taskhub.core.schema.describe_tag); the enum hook is the default.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "taskhub.core.schema.add_app_tags"],
     # Served from the sidecar's local static files: the docs work with no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

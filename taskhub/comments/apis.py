@@ -31,7 +31,7 @@ class TaskCommentListApi(TenantListApi):
     selector = comment_list
     permissions = PERMISSIONS
     # Under the tasks tag: a comment is part of a task (a tag of its own needs a description in config).
-    tag = "tasks"
+    tag = "comments"
     serializer_class = CommentSerializer
     create_input = CommentInputSerializer
     create_service = comment_create
@@ -66,7 +66,7 @@ class TaskCommentListApi(TenantListApi):
 class CommentDetailApi(TenantDetailApi):
     selector = comment_list
     permissions = PERMISSIONS
-    tag = "tasks"
+    tag = "comments"
     serializer_class = CommentSerializer
     update_input = CommentInputSerializer
     update_service = comment_update

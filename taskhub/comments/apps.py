@@ -8,6 +8,8 @@ class CommentsConfig(AppConfig):
     label = "comments"
 
     def ready(self) -> None:
+        from taskhub.core.schema import describe_tag  # noqa: PLC0415 - loads DRF, after the registry
+
         # Editing is the author's alone and deleting the author's or an admin's: the services
         # decide that per comment; these are the floors a role must reach to try.
         register_permissions(
@@ -16,4 +18,9 @@ class CommentsConfig(AppConfig):
                 "comment.write": Role.MEMBER,
                 "comment.delete": Role.MEMBER,
             }
+        )
+        describe_tag(
+            "comments",
+            "Plain-text comments on tasks: everyone reads, members write, only the writer edits, the writer "
+            "or an admin deletes.",
         )

@@ -162,3 +162,22 @@ class AutoSchema(openapi.AutoSchema):
             answers.append((422, IDEMPOTENCY_KEY_REUSED))
         answers += [(429, THROTTLED), (503, UNAVAILABLE)]
         return answers
+
+
+# Tags an app describes for itself (``describe_tag`` from its AppConfig.ready()), after the ones
+# the settings list: a new resource with its own tag needs no settings edit.
+_APP_TAGS: dict[str, str] = {}
+
+
+def describe_tag(name: str, description: str) -> None:
+    """Add an OpenAPI tag and its description to the schema (once per name)."""
+    _APP_TAGS[name] = description
+
+
+def add_app_tags(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: append the tags apps described, in registration order."""
+    known = {tag["name"] for tag in result.get("tags", [])}
+    extra = [{"name": name, "description": text} for name, text in _APP_TAGS.items() if name not in known]
+    if extra:
+        result["tags"] = [*result.get("tags", []), *extra]
+    return result

@@ -18,7 +18,7 @@ class LabelListApi(TenantListApi):
     permissions = PERMISSIONS
     # Under the tasks tag, as the labels of issues are in most trackers (a tag of its own needs a
     # description in config/settings/base.py, outside this app).
-    tag = "tasks"
+    tag = "labels"
     serializer_class = LabelSerializer
     create_input = LabelCreateInputSerializer
     create_service = label_create
@@ -49,7 +49,7 @@ class LabelDetailApi(TenantDetailApi):
     permissions = PERMISSIONS
     # Under the tasks tag, as the labels of issues are in most trackers (a tag of its own needs a
     # description in config/settings/base.py, outside this app).
-    tag = "tasks"
+    tag = "labels"
     serializer_class = LabelSerializer
     update_input = LabelUpdateInputSerializer
     update_service = label_update

@@ -8,6 +8,8 @@ class LabelsConfig(AppConfig):
     label = "labels"
 
     def ready(self) -> None:
+        from taskhub.core.schema import describe_tag  # noqa: PLC0415 - loads DRF, after the registry
+
         register_permissions(
             {
                 "label.read": Role.VIEWER,
@@ -15,4 +17,9 @@ class LabelsConfig(AppConfig):
                 # Deleting a label takes it off every task that carries it.
                 "label.delete": Role.ADMIN,
             }
+        )
+        describe_tag(
+            "labels",
+            "The organization's labels (name unique whatever its case, color `#rrggbb`); tasks carry them "
+            "and `tasks/?label=` filters by them.",
         )

@@ -1,5 +1,0 @@
-from django.urls import include, path
-
-urlpatterns = [
-    path("", include("taskhub.tasks.apis")),
-]
