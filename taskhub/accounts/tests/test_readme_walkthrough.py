@@ -121,9 +121,18 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path):
         assert returncode == 0, f"the README's block exited {returncode}:\n{printed}\n{stack.app.log_tail()}"
 
     # What it printed along the way: Ada in Navy as a viewer, Charles refused after his removal,
-    # the task, and the audit trail of it all.
+    # the labelled task found by its label, its comment, and the audit trail of it all.
     assert re.search(r'"organization": "navy",\s+"role": "viewer"', printed), printed
     assert "Charles after his removal: 401" in printed
-    assert "1 Punch the cards" in printed
-    for action in ("organization.created", "invitation.accepted", "api_key.created", "member.removed"):
+    assert "1 Punch the cards high" in printed
+    assert "comment: The loom cards need a second pass." in printed
+    for action in (
+        "organization.created",
+        "invitation.accepted",
+        "api_key.created",
+        "member.removed",
+        "label.created",
+        "task.created",
+        "comment.created",
+    ):
         assert action in printed, printed
