@@ -11,12 +11,13 @@ from django.db.models import F
 
 from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError, NotFound
+from taskhub.core.errors import DomainError
 from taskhub.labels.services import task_labels_replace
 from taskhub.organizations.models import Membership
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
 from taskhub.tasks.selectors import LABEL_IDS, task_list
+from taskhub.tenancy.services import locked
 
 
 class TaskChanges(TypedDict, total=False):
@@ -87,15 +88,6 @@ def _next_number(*, organization_id: UUID, project_id: UUID) -> int:
     return counter + 1
 
 
-def _locked(*, organization_id: UUID, task_id: UUID) -> Task:
-    # The selector's query, so the task comes with its label ids (no query of its own).
-    task = task_list(organization_id=organization_id).select_for_update().filter(pk=task_id).first()
-    if task is None:
-        # Deleted since the view read it, or never this organization's.
-        raise NotFound("Task not found.")
-    return task
-
-
 @transaction.atomic
 def task_create(
     *,
@@ -148,7 +140,8 @@ def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields:
     unknown = set(fields) - TaskChanges.__optional_keys__
     if unknown:
         raise TypeError(f"task_update got unknown fields: {', '.join(sorted(unknown))}")
-    task = _locked(organization_id=organization_id, task_id=task_id)
+    # The selector's query, so the task comes with its label ids (no query of its own).
+    task = locked(task_list(organization_id=organization_id), organization_id=organization_id, pk=task_id)
     label_ids = fields.pop("label_ids", None)
     changing: dict[str, Any] = {name: value for name, value in fields.items() if getattr(task, name) != value}
     for name, api_name in _FIXED.items():
@@ -183,7 +176,8 @@ def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields:
 @transaction.atomic
 def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
     """Delete a task; its number is not handed out again."""
-    task = _locked(organization_id=organization_id, task_id=task_id)
+    # The selector's query, so the task comes with its label ids (no query of its own).
+    task = locked(task_list(organization_id=organization_id), organization_id=organization_id, pk=task_id)
     audit_record_deletion(
         organization_id=organization_id,
         actor=actor,

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Any, TypeVar
 from uuid import UUID
 
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 from taskhub.core.errors import NotFound
 
 M = TypeVar("M", bound=Model)
 
 
-def locked(model: type[M], *, organization_id: UUID, pk: Any) -> M:
-    """Return the organization's row ``pk`` of ``model``, locked until the transaction ends.
+def locked(source: type[M] | QuerySet[M], *, organization_id: UUID, pk: Any) -> M:
+    """Return the organization's row ``pk`` of a model (or of a selector's queryset), locked until the transaction ends.
 
     Deleted since the view read it, or never this organization's: ``NotFound``, whose text
     names the model ("Project not found.").
     """
-    instance = model._default_manager.select_for_update().filter(pk=pk, organization_id=organization_id).first()
+    queryset = source if isinstance(source, QuerySet) else source._default_manager.all()
+    instance = queryset.select_for_update().filter(pk=pk, organization_id=organization_id).first()
     if instance is None:
-        raise NotFound(f"{str(model._meta.verbose_name).capitalize()} not found.")
+        raise NotFound(f"{str(queryset.model._meta.verbose_name).capitalize()} not found.")
     return instance
