@@ -7,6 +7,7 @@ each decide how strict to be about them.
 from datetime import timedelta
 from pathlib import Path
 
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from taskhub.core import env
@@ -157,6 +158,10 @@ APPEND_SLASH = False
 
 CORS_ALLOWED_ORIGINS = env.list_of("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
+# A browser client of an allowed origin may send Idempotency-Key and read Idempotent-Replayed
+# (docs/idempotency.md), besides django-cors-headers' defaults.
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed"]
 
 SIGNUP_ENABLED = env.boolean("SIGNUP_ENABLED", True)
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -562,3 +563,24 @@ def test_the_schemathesis_run_sends_a_fresh_key_for_each_well_formed_one():
     assert malformed.headers["Idempotency-Key"] == "two words"
     assert without.headers is None
     assert f"^{WELL_FORMED_KEY.pattern}$" == idempotency.KEY_PATTERN
+
+
+# Browsers
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+def test_a_browser_of_an_allowed_origin_may_send_the_key_and_read_the_replay_header(clients_a):
+    client = clients_a[Role.MEMBER]
+    preflight = client.options(
+        PROJECTS,
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, idempotency-key",
+    )
+    assert "idempotency-key" in preflight["Access-Control-Allow-Headers"]
+
+    post(client, PROJECTS, {"key": "WEB", "name": "Website"}, HTTP_ORIGIN="https://app.example.com")
+    again = post(client, PROJECTS, {"key": "WEB", "name": "Website"}, HTTP_ORIGIN="https://app.example.com")
+
+    assert again["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" in again["Access-Control-Expose-Headers"]
