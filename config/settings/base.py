@@ -160,8 +160,8 @@ CORS_ALLOWED_ORIGINS = env.list_of("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 # A browser client of an allowed origin may send Idempotency-Key and read Idempotent-Replayed
 # (docs/idempotency.md), besides django-cors-headers' defaults.
-CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
-CORS_EXPOSE_HEADERS = ["Idempotent-Replayed"]
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "if-match")
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "ETag"]
 
 SIGNUP_ENABLED = env.boolean("SIGNUP_ENABLED", True)
 

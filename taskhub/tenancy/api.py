@@ -135,6 +135,10 @@ class TenantAPIView(generics.GenericAPIView[Any]):
             response = super().dispatch(request, *args, **kwargs)
             if self._idempotency is not None:
                 idempotency.settle(self._idempotency, response)
+            if response.status_code >= 400:
+                # An error answer changes nothing. DRF's exception handler marks the transaction
+                # for rollback only under ATOMIC_REQUESTS; this transaction is the request's own.
+                transaction.set_rollback(True)
             return response
 
     def handle_exception(self, exc: Exception) -> Any:

@@ -178,3 +178,22 @@ def test_a_detail_without_get_serves_neither_get_nor_head(clients_a):
     assert clients_a[Role.OWNER].get(url).status_code == 405
     assert clients_a[Role.OWNER].head(url).status_code == 405
     assert clients_a[Role.OWNER].delete(url).status_code == 204
+
+
+@pytest.mark.django_db
+def test_an_error_answer_changes_nothing_even_after_a_write(clients_a, monkeypatch):
+    from taskhub.core.errors import DomainError  # noqa: PLC0415
+    from taskhub.projects.services import project_create  # noqa: PLC0415
+
+    def create_then_refuse(**fields: Any) -> Any:
+        project_create(**fields)  # committed to its own savepoint: only the request's rollback undoes it
+        raise DomainError("Refused after the write.", code="refused")
+
+    monkeypatch.setattr(ProjectListApi, "create_service", staticmethod(create_then_refuse))
+
+    response = clients_a[Role.MEMBER].post("/api/v1/projects/", {"key": "GONE", "name": "Gone"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "refused"
+    assert not Project.objects.filter(key="GONE").exists()
+    assert not AuditEvent.objects.filter(action="project.created").exists()
