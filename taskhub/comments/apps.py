@@ -24,3 +24,7 @@ class CommentsConfig(AppConfig):
             "Plain-text comments on tasks: everyone reads, members write, only the writer edits, the writer "
             "or an admin deletes.",
         )
+        from taskhub.comments.services import seed_comments  # noqa: PLC0415 - models are loaded now
+        from taskhub.tenancy.seeding import register_seeder  # noqa: PLC0415
+
+        register_seeder(seed_comments)

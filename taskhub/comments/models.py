@@ -24,7 +24,7 @@ class Comment(TenantModel):
     class Meta:
         indexes = [
             # One task's thread, oldest first: the tasks/{id}/comments/ page.
-            models.Index(fields=["task", "created_at"], name="comment_task_created_idx"),
+            models.Index(fields=["organization", "task", "created_at"], name="comment_task_created_idx"),
             models.Index(fields=["organization", "-created_at"], name="comment_org_created_idx"),
         ]
 

@@ -114,3 +114,10 @@ def comment_delete(*, organization_id: UUID, comment_id: UUID, actor: Actor, rol
         fields=_snapshot(comment),
     )
     comment.delete()
+
+
+def seed_comments(*, organization_id: UUID, actor: Actor) -> None:
+    """A sample comment on each of the organization's first tasks (``seed_tenants``, taskhub.tenancy.seeding)."""
+    task_ids = Task.objects.filter(organization_id=organization_id).order_by("created_at", "pk")[:3]
+    for task_id in task_ids.values_list("pk", flat=True):
+        comment_create(organization_id=organization_id, actor=actor, task_id=task_id, body="Seeded comment.")

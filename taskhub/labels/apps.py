@@ -23,3 +23,7 @@ class LabelsConfig(AppConfig):
             "The organization's labels (name unique whatever its case, color `#rrggbb`); tasks carry them "
             "and `tasks/?label=` filters by them.",
         )
+        from taskhub.labels.services import seed_labels  # noqa: PLC0415 - models are loaded now
+        from taskhub.tenancy.seeding import register_seeder  # noqa: PLC0415
+
+        register_seeder(seed_labels)

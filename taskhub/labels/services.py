@@ -134,3 +134,18 @@ def task_labels_replace(
             TaskLabel(organization_id=organization_id, task_id=task_id, label_id=label_id) for label_id in added
         )
     return wanted
+
+
+def seed_labels(*, organization_id: UUID, actor: Actor) -> None:
+    """Sample labels, carried by the organization's first tasks (``seed_tenants``, taskhub.tenancy.seeding)."""
+    from taskhub.tasks.models import Task  # noqa: PLC0415 - tasks import this module
+
+    labels = [
+        label_create(organization_id=organization_id, actor=actor, name=name, color=color)
+        for name, color in (("Bug", "#d73a4a"), ("Feature", "#0e8a16"))
+    ]
+    tasks = Task.objects.filter(organization_id=organization_id).order_by("created_at", "pk")[:3]
+    for task in tasks:
+        task_labels_replace(
+            organization_id=organization_id, task_id=task.pk, current=[], label_ids=[label.pk for label in labels]
+        )

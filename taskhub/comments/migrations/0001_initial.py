@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tasks.task')),
             ],
             options={
-                'indexes': [models.Index(fields=['task', 'created_at'], name='comment_task_created_idx'), models.Index(fields=['organization', '-created_at'], name='comment_org_created_idx')],
+                'indexes': [models.Index(fields=['organization', 'task', 'created_at'], name='comment_task_created_idx'), models.Index(fields=['organization', '-created_at'], name='comment_org_created_idx')],
             },
         ),
         taskhub.core.rls.EnableRowLevelSecurity(

@@ -25,6 +25,7 @@ from taskhub.tasks.models import TaskPriority, TaskStatus
 from taskhub.tasks.services import task_create
 from taskhub.tenancy.models import IdempotencyRecord
 from taskhub.tenancy.roles import Role
+from taskhub.tenancy.seeding import run_seeders
 
 MEMBER_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
 
@@ -118,3 +119,5 @@ class Command(BaseCommand):
                     assignee_id=members[t % len(members)].pk,
                     due_date=timezone.now().date() + timedelta(days=t),
                 )
+        # Each app's own tables (labels, comments, ...): taskhub.tenancy.seeding.
+        run_seeders(organization_id=organization.pk, actor=actor)
