@@ -42,6 +42,8 @@ class Task(TenantModel):
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="task_org_created_idx"),
             models.Index(fields=["organization", "status"], name="task_org_status_idx"),
+            # Sync clients: tasks/?updated_since=... (and ordering=updated_at) within one organization.
+            models.Index(fields=["organization", "updated_at"], name="task_org_updated_idx"),
             # One project's tasks, newest first: the projects/{id}/tasks/ page.
             models.Index(fields=["project", "-created_at"], name="task_project_created_idx"),
         ]
