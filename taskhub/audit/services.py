@@ -62,3 +62,20 @@ def audit_record_deletion(
         target=target,
         changes=changes_between(fields, dict.fromkeys(fields)),
     )
+
+
+def audit_record_creation(
+    *, organization_id: UUID | str, actor: Actor, action: str, target: models.Model, fields: dict[str, Any]
+) -> AuditEvent:
+    """Record that ``target`` was just created: None before, every field's first value after."""
+    return audit_record(
+        organization_id=organization_id, actor=actor, action=action, target=target, changes=changes_between({}, fields)
+    )
+
+
+def audited_delete(
+    *, organization_id: UUID | str, actor: Actor, action: str, target: models.Model, fields: dict[str, Any]
+) -> None:
+    """Record the deletion of ``target`` (its fields' last values), then delete it."""
+    audit_record_deletion(organization_id=organization_id, actor=actor, action=action, target=target, fields=fields)
+    target.delete()

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
+from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.comments.models import Comment
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Forbidden, NotFound
@@ -62,12 +62,12 @@ def comment_create(*, organization_id: UUID, actor: Actor, task_id: UUID, body: 
         body=body,
     )
     comment.save(force_insert=True)
-    audit_record(
+    audit_record_creation(
         organization_id=organization_id,
         actor=actor,
         action="comment.created",
         target=comment,
-        changes=changes_between({}, _snapshot(comment)),
+        fields=_snapshot(comment),
     )
     return comment
 
@@ -106,14 +106,13 @@ def comment_delete(*, organization_id: UUID, comment_id: UUID, actor: Actor, rol
     comment = locked(Comment, organization_id=organization_id, pk=comment_id)
     if not (is_writer(comment, actor) or Role(role).at_least(Role.ADMIN)):
         raise Forbidden("Only the comment's author, an admin or an owner may delete it.", code=NOT_AUTHOR)
-    audit_record_deletion(
+    audited_delete(
         organization_id=organization_id,
         actor=actor,
         action="comment.deleted",
         target=comment,
         fields=_snapshot(comment),
     )
-    comment.delete()
 
 
 def seed_comments(*, organization_id: UUID, actor: Actor) -> None:

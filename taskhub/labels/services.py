@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
+from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
 from taskhub.labels.models import MAX_LABELS_PER_TASK, Label, TaskLabel
@@ -47,12 +47,12 @@ def label_create(*, organization_id: UUID, actor: Actor, name: str, color: str, 
     except IntegrityError as exc:
         # A concurrent create took the name between the check and the insert.
         raise _name_taken() from exc
-    audit_record(
+    audit_record_creation(
         organization_id=organization_id,
         actor=actor,
         action="label.created",
         target=label,
-        changes=changes_between({}, _snapshot(label)),
+        fields=_snapshot(label),
     )
     return label
 
@@ -86,10 +86,9 @@ def label_update(*, organization_id: UUID, label_id: UUID, actor: Actor, **field
 def label_delete(*, organization_id: UUID, label_id: UUID, actor: Actor) -> None:
     """Delete a label and take it off every task that carries it (their ``updated_at`` stays)."""
     label = locked(Label, organization_id=organization_id, pk=label_id)
-    audit_record_deletion(
+    audited_delete(
         organization_id=organization_id, actor=actor, action="label.deleted", target=label, fields=_snapshot(label)
     )
-    label.delete()
 
 
 def task_labels_replace(

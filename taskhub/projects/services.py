@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
+from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
 from taskhub.projects.models import Project, ProjectStatus
@@ -62,12 +62,12 @@ def project_create(
     except IntegrityError as exc:
         # A concurrent create took the key between the check and the insert.
         raise _key_taken() from exc
-    audit_record(
+    audit_record_creation(
         organization_id=organization_id,
         actor=actor,
         action="project.created",
         target=project,
-        changes=changes_between({}, _snapshot(project)),
+        fields=_snapshot(project),
     )
     return project
 
@@ -103,11 +103,10 @@ def project_update(
 def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> None:
     """Delete a project and, with it, every task in it."""
     project = locked(Project, organization_id=organization_id, pk=project_id)
-    audit_record_deletion(
+    audited_delete(
         organization_id=organization_id,
         actor=actor,
         action="project.deleted",
         target=project,
         fields=_snapshot(project),
     )
-    project.delete()

@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
-from taskhub.audit.services import audit_record, audit_record_deletion, changes_between
+from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
 from taskhub.labels.services import task_labels_replace
@@ -124,12 +124,12 @@ def task_create(
         else []
     )
     _set_label_ids(task, carried)
-    audit_record(
+    audit_record_creation(
         organization_id=organization_id,
         actor=actor,
         action="task.created",
         target=task,
-        changes=changes_between({}, _snapshot(task)),
+        fields=_snapshot(task),
     )
     return task
 
@@ -178,11 +178,10 @@ def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
     """Delete a task; its number is not handed out again."""
     # The selector's query, so the task comes with its label ids (no query of its own).
     task = locked(task_list(organization_id=organization_id), organization_id=organization_id, pk=task_id)
-    audit_record_deletion(
+    audited_delete(
         organization_id=organization_id,
         actor=actor,
         action="task.deleted",
         target=task,
         fields=_snapshot(task),
     )
-    task.delete()
