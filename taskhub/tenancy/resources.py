@@ -31,6 +31,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar, NamedTuple
 
 from django.db.models import Model, QuerySet
@@ -42,7 +43,7 @@ from rest_framework.response import Response
 
 from taskhub.core.errors import DomainError
 from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
-from taskhub.core.representation import as_rows, representation_of
+from taskhub.core.representation import Representation, as_rows, representation_of
 from taskhub.core.schema import operation_description
 from taskhub.tenancy.api import RESOURCE_HOOKS, TenantAPIView
 
@@ -79,6 +80,15 @@ def etag_of(body: Mapping[str, Any]) -> str:
     """Return a strong ETag for a representation: equal exactly when the JSON would be equal."""
     encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
     return f'"{hashlib.sha256(encoded).hexdigest()[:32]}"'
+
+
+@cache
+def _representation(serializer_class: type[serializers.BaseSerializer[Any]]) -> Representation | None:
+    """The serializer's ``Representation``, or None when a field reads through a relation; decided once."""
+    try:
+        return representation_of(serializer_class)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -139,11 +149,10 @@ class _ResourceBase(TenantAPIView):
         return {}
 
     def represent(self, instance: Any) -> dict[str, Any]:
-        serializer_class = self.get_serializer_class()
-        try:
-            return representation_of(serializer_class).instance(instance)  # type: ignore[arg-type]
-        except TypeError:
+        representation = _representation(self.get_serializer_class())  # type: ignore[arg-type]
+        if representation is None:
             return dict(self.get_serializer(instance).data)
+        return representation.instance(instance)
 
 
 class TenantListApi(_ResourceBase, mixins.ListModelMixin):
@@ -185,10 +194,8 @@ class TenantListApi(_ResourceBase, mixins.ListModelMixin):
 
     def list(self, request: Request) -> Response:
         queryset = self.filter_queryset(self.scope(self.get_queryset()))
-        serializer_class = self.get_serializer_class()
-        try:
-            representation = representation_of(serializer_class)  # type: ignore[arg-type]
-        except TypeError:
+        representation = _representation(self.get_serializer_class())  # type: ignore[arg-type]
+        if representation is None:
             # A field reads through a relation: serializers, one per row, as DRF would.
             page = self.paginate_queryset(queryset)
             data = self.get_serializer(page if page is not None else queryset, many=True).data
