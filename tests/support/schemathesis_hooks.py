@@ -19,8 +19,14 @@ object the run may have deleted since; those are the feature's rules, tested in
 ``taskhub/tenancy/tests/test_idempotency.py``, not schema violations. Malformed keys (negative
 cases) are sent as generated, and must be 400s.
 
-The module imports only schemathesis, requests and the standard library: it runs in the CLI's
-process, not in Django's.
+The module imports only schemathesis (and its hypothesis), requests and the standard library: it
+runs in the CLI's process, not in Django's.
+
+It also works around a CPython 3.11.7 bug: ``ast.parse`` deep in hypothesis's recursion can raise
+``SystemError: AST constructor recursion depth mismatch`` (fixed in later CPython releases) while
+hypothesis merely names a lambda for an event label. The run then reported a "Runtime Error"
+that says nothing about the API (seen once in three CI runs). Naming the lambda ``<unknown>``
+there, as hypothesis itself does when it cannot read a source, changes no generated case.
 """
 
 from __future__ import annotations
@@ -36,6 +42,19 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
 import schemathesis
+from hypothesis.internal import lambda_sources
+
+_describe_lambda = lambda_sources._lambda_description
+
+
+def _lambda_description(f: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return _describe_lambda(f, *args, **kwargs)
+    except SystemError:
+        return "lambda ...: <unknown>"
+
+
+lambda_sources._lambda_description = _lambda_description
 
 FOREIGN_TENANT_FILE = "TASKHUB_FOREIGN_TENANT"
 FIGURES_FILE = "TASKHUB_SCHEMATHESIS_FIGURES"
