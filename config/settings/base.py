@@ -123,6 +123,30 @@ if USES_REDIS:
     # Admin sessions then survive across workers and hosts without a table read.
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 
+# The job queue (taskhub.core.jobs, docs/jobs.md): procrastinate's tables in this database on
+# PostgreSQL, worked by `manage.py worker`. Without PostgreSQL (SQLite) there is no queue: a job
+# runs at once, inline, where it is enqueued.
+JOBS_INLINE = env.boolean("JOBS_INLINE", not _POSTGRESQL)
+if not JOBS_INLINE and not _POSTGRESQL:
+    raise ImproperlyConfigured("JOBS_INLINE=False needs PostgreSQL: the queue lives in its tables.")
+if _POSTGRESQL:
+    INSTALLED_APPS.append("procrastinate.contrib.django")
+# taskhub.core imports every app's jobs.py itself (also where procrastinate is not installed).
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""
+# A failing job runs at most this many times in all, waiting BASE, 2xBASE, 4xBASE... seconds
+# (at most MAX) between runs; 12 runs at 5 s doubling to 15 min span about an hour.
+JOBS_MAX_ATTEMPTS = env.integer("JOBS_MAX_ATTEMPTS", 12, minimum=1)
+JOBS_RETRY_BASE_SECONDS = env.integer("JOBS_RETRY_BASE_SECONDS", 5, minimum=1)
+JOBS_RETRY_MAX_SECONDS = env.integer("JOBS_RETRY_MAX_SECONDS", 900, minimum=1)
+# /health/ reports the queue "degraded" when a due job has waited longer than this.
+JOBS_HEALTH_MAX_AGE_SECONDS = env.integer("JOBS_HEALTH_MAX_AGE_SECONDS", 300, minimum=1)
+# preflight fails when no worker has sent a heartbeat (every 10 s) for this long.
+JOBS_WORKER_SEEN_SECONDS = env.integer("JOBS_WORKER_SEEN_SECONDS", 120, minimum=15)
+# A job whose worker has been silent this long is given back to the queue.
+JOBS_STALLED_SECONDS = env.integer("JOBS_STALLED_SECONDS", 60, minimum=15)
+# Jobs one worker process runs at once (each in a thread with its own database connection).
+JOBS_WORKER_CONCURRENCY = env.integer("JOBS_WORKER_CONCURRENCY", 2, minimum=1)
+
 AUTHENTICATION_BACKENDS = [
     # Refuses sign-in for a locked-out username or IP before the password is checked.
     "axes.backends.AxesStandaloneBackend",
@@ -401,6 +425,9 @@ LOGGING = {
         # runserver's request lines repeat the access line and carry the query string.
         "django.server": {"handlers": [], "level": "CRITICAL", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # The queue library's own lines (task registration at every start, each fetch); the
+        # job lines that matter come from taskhub.core.jobs with the job's tenant and origin.
+        "procrastinate": {"level": "WARNING"},
     },
 }
 # With it set, GET /metrics needs "Authorization: Bearer <token>"; without it, /metrics exists

@@ -16,6 +16,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Jobs run inline in the test process, also on PostgreSQL, so a test reads the email its request
+# sent; the queue's own tests turn this off, and the tests of a real worker run it in a process
+# of its own against a private PostgreSQL (docs/jobs.md).
+JOBS_INLINE = True
 # Serve static files straight from the apps, as runserver would, without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

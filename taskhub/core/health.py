@@ -12,6 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from taskhub.core.errors import require_get
+from taskhub.core.jobs import check_queue
 from taskhub.core.observability import count_cache_error
 
 logger = logging.getLogger(__name__)
@@ -72,15 +73,34 @@ def health(request: HttpRequest) -> JsonResponse:
     database = check_database()
     migrations = check_migrations() if database is None else "unknown"
     cache_error = check_cache()
+    queue = check_queue_cached() if database is None else None
     checks = {
         "database": database or "ok",
         "migrations": migrations or "ok",
         "cache": cache_error or "ok",
+        "queue": queue or "ok",
     }
     if database or migrations:
         return JsonResponse({"status": "error", "checks": checks}, status=503)
-    # The API keeps serving without the cache, so a cache failure degrades but does not fail.
-    return JsonResponse({"status": "degraded" if cache_error else "ok", "checks": checks})
+    # The API keeps serving without the cache or with a queue that lags (jobs wait, requests do
+    # not), so either degrades but does not fail.
+    return JsonResponse({"status": "degraded" if cache_error or queue else "ok", "checks": checks})
+
+
+# The queue's state is one aggregate over its tables: read at most once per QUEUE_CHECK_SECONDS
+# per process, so a load balancer polling every second costs the database nothing more.
+QUEUE_CHECK_SECONDS = 5.0
+_queue_checked: tuple[float, str | None] = (float("-inf"), None)
+
+
+def check_queue_cached() -> str | None:
+    global _queue_checked  # noqa: PLW0603 - a per-process memo of one value
+    checked_at, result = _queue_checked
+    now = time.monotonic()
+    if now - checked_at >= QUEUE_CHECK_SECONDS:
+        result = check_queue()
+        _queue_checked = (now, result)
+    return result
 
 
 @never_cache

@@ -22,6 +22,8 @@ from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 # Set by RequestLogMiddleware for the length of a request, so every line logged while
 # serving it can be joined to its access line.
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+# Set by taskhub.core.jobs while a job runs: its name, id and organization, on every line it logs.
+current_job: ContextVar[dict[str, Any] | None] = ContextVar("current_job", default=None)
 
 
 class JsonFormatter(BaseJsonFormatter):
@@ -44,6 +46,8 @@ class JsonFormatter(BaseJsonFormatter):
         request_id = current_request_id.get()
         if request_id is not None:
             log_data.setdefault("request_id", request_id)
+        for key, value in (current_job.get() or {}).items():
+            log_data.setdefault(key, value)
         return log_data
 
 

@@ -18,6 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from taskhub.core import env, errors
 from taskhub.core.http import client_ip
+from taskhub.core.jobs import QueueCollector
 from taskhub.core.logformat import current_request_id
 from taskhub.core.metrics import REQUEST_DURATION, REQUESTS, count_cache_error, count_db_error
 
@@ -30,6 +31,11 @@ access_logger = logging.getLogger("taskhub.access")
 # Set once per process by prometheus_client at import too; gunicorn workers then share the
 # directory and any worker's /metrics reports the sum over all of them.
 MULTIPROCESS_DIR: str = env.string("PROMETHEUS_MULTIPROC_DIR", "")
+
+# The queue's gauges are read from the database at scrape time, once, whichever worker answers.
+QUEUE_COLLECTOR = QueueCollector()
+if not MULTIPROCESS_DIR:
+    REGISTRY.register(QUEUE_COLLECTOR)
 
 UNMATCHED = "unmatched"
 # A label value per arbitrary method name would let any client create series at will.
@@ -161,5 +167,6 @@ def _exposition(request: HttpRequest) -> HttpResponse:
     if MULTIPROCESS_DIR:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+        registry.register(QUEUE_COLLECTOR)
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encoder(registry), content_type=content_type)

@@ -201,6 +201,21 @@ def probe_tenant_context() -> tuple[bool, str]:
     return True, "the database verifies contexts signed with this SECRET_KEY"
 
 
+def probe_worker() -> tuple[bool, str]:
+    """Pass when a queue worker has sent a heartbeat recently (or jobs run inline, without a queue)."""
+    from taskhub.core import jobs  # noqa: PLC0415
+
+    if not jobs.queue_enabled():
+        return True, "JOBS_INLINE: jobs run inside the code that enqueues them, no worker needed"
+    state = jobs.queue_state()
+    waiting = f"{state.due} due, {state.failed} failed"
+    if state.worker_silent_seconds is None:
+        return False, f"no worker is registered with this database ({waiting}); start `manage.py worker`"
+    if state.worker_silent_seconds > settings.JOBS_WORKER_SEEN_SECONDS:
+        return False, f"no worker heartbeat for {int(state.worker_silent_seconds)}s ({waiting}); is the worker running?"
+    return True, f"a worker's heartbeat {int(state.worker_silent_seconds)}s ago ({waiting})"
+
+
 def _run(name: str, probe: Probe) -> Item:
     try:
         ok, detail = probe()
@@ -220,6 +235,7 @@ def checklist() -> list[Item]:
         ("clock", probe_clock),
         ("database_roles", probe_database_roles),
         ("tenant_context", probe_tenant_context),
+        ("worker", probe_worker),
     ):
         live.append(_run(name, probe) if database.ok else Item(name, False, "not checked: the database is unreachable"))
     live += [_run("redis", probe_redis), _run("static_files", probe_static_files)]
