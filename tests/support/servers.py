@@ -395,6 +395,66 @@ class AppServer:
         self.process = None
 
 
+class WorkerProcess:
+    """``manage.py worker`` (the job queue) with the environment its app server has, as in production."""
+
+    def __init__(self, root: Path, *, name: str = "worker") -> None:
+        self.root = root
+        self.log = root / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, environment: dict[str, str], *, concurrency: int = 2) -> None:
+        command = [sys.executable, "manage.py", "worker", "--concurrency", str(concurrency)]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+        def started() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited {self.process.returncode}:\n{self.log_tail()}")
+            return "worker starting" in self.log_text()
+
+        wait_until(started, timeout=30, what="the worker to start", interval=0.1)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The worker's JSON log lines (anything else it printed is left out)."""
+        lines = []
+        for line in self.log_text().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    lines.append(record)
+        return lines
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log, lines)
+
+    def terminate(self, *, timeout: float = 60) -> int:
+        """SIGTERM, as systemd and docker stop send it; return the exit code."""
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.process = None
+        return process.returncode
+
+    stop = terminate
+
+
 @contextlib.contextmanager
 def private_servers(
     *, prefix: str, workers: int = 2, config: Path | None = None

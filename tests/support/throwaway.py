@@ -27,6 +27,7 @@ from tests.support.servers import (
     PostgresServer,
     RedisServer,
     Reply,
+    WorkerProcess,
     child_environment,
     find_binary,
     free_port,
@@ -47,6 +48,7 @@ __all__ = [
     "RedisServer",
     "Reply",
     "Stack",
+    "WorkerProcess",
     "child_environment",
     "find_binary",
     "free_port",
@@ -66,6 +68,10 @@ class Stack:
     postgres: PostgresServer
     redis: RedisServer
     app: AppServer
+    # Started by running_stack(worker=True): the job queue's worker, with the app's environment.
+    worker: WorkerProcess | None = None
+    # The environment the app server (and the worker) run with, set by running_stack.
+    environment: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     # One SECRET_KEY for migrate and every server: the tenant-context key derives from it.
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
@@ -106,11 +112,14 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(*, server_environment: dict[str, str] | None = None, static_files: bool = False) -> Iterator[Stack]:
+def running_stack(
+    *, server_environment: dict[str, str] | None = None, static_files: bool = False, worker: bool = False
+) -> Iterator[Stack]:
     """PostgreSQL (migrated), Redis and gunicorn, all private; everything torn down on exit.
 
     ``static_files``: collect the static files first, so the server serves them (and pages that
-    link them, like /api/docs/, render) under production settings. Outside the PostgreSQL pass
+    link them, like /api/docs/, render) under production settings. ``worker``: also run
+    ``manage.py worker`` with the server's environment (jobs: invitation emails, exports). Outside the PostgreSQL pass
     the test skips before anything starts (``e2e.require_servers``).
     """
     e2e.require_servers()
@@ -135,7 +144,15 @@ def running_stack(*, server_environment: dict[str, str] | None = None, static_fi
             if collected is not None:
                 collected.result()
         stack.timings["migrate"] = time.monotonic() - started
+        stack.environment = environment
         started = time.monotonic()
         app.start(environment)
         stack.timings["gunicorn"] = time.monotonic() - started
-        yield stack
+        if worker:
+            stack.worker = WorkerProcess(root)
+            stack.worker.start(environment)
+        try:
+            yield stack
+        finally:
+            if stack.worker is not None:
+                stack.worker.stop()

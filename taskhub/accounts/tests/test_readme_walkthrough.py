@@ -98,7 +98,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path):
         "EMAIL_BACKEND": "tests.support.servers.FileEmailBackend",
         "EMAIL_FILE_PATH": str(outbox),
     }
-    with throwaway.running_stack(server_environment=server_environment) as stack:
+    with throwaway.running_stack(server_environment=server_environment, worker=True) as stack:
         api = f"http://127.0.0.1:{stack.client.port}/api/v1"
         with output.open("wb") as log:
             script = subprocess.Popen(
