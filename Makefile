@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrate clean bench load
+.PHONY: run worker test lint fmt migrate clean bench load
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(VENV)/.installed-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The job queue's worker (docs/jobs.md), with the settings `make run` uses; run it next to
+# `make run` when DB_* point at PostgreSQL. On SQLite jobs run inline and the command says so.
+worker: $(VENV)/.installed-run
+	$(PY) manage.py worker $(WORKER_ARGS)
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -32,9 +32,14 @@ ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
 PROCFILE = ROOT / "Procfile"
 UNIT = ROOT / "deploy" / "systemd" / "taskhub.service"
+WORKER_UNIT = ROOT / "deploy" / "systemd" / "taskhub-worker.service"
 # THE way to start the app, everywhere: image, Heroku, systemd.
 GUNICORN_ARGS = ["config.wsgi:application", "-c", "deploy/gunicorn.conf.py"]
 MIGRATE = ["manage.py", "migrate", "--noinput"]
+# THE way to run the job queue's worker, everywhere: make, Heroku, compose, systemd.
+WORKER = ["manage.py", "worker"]
+# SIGTERM lets a worker finish its running jobs, with no limit of its own: give it this long at least.
+WORKER_STOP_SECONDS = 300
 COLLECTSTATIC = ["manage.py", "collectstatic", "--noinput"]
 SECRET_NAMES = re.compile(r"(SECRET|PASSWORD|_KEY$|TOKEN|DSN|AUTH)", re.IGNORECASE)
 PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
@@ -176,8 +181,8 @@ def procfile() -> dict[str, str]:
     return processes
 
 
-def unit_values(key: str) -> list[str]:
-    return [line.split("=", 1)[1] for line in UNIT.read_text().splitlines() if line.startswith(f"{key}=")]
+def unit_values(key: str, unit: Path = UNIT) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith(f"{key}=")]
 
 
 def gunicorn_arguments(words: list[str]) -> list[str]:
@@ -223,6 +228,69 @@ def test_systemd_unit_is_hardened_and_reads_its_environment_file():
     assert "Environment=PROMETHEUS_MULTIPROC_DIR=/run/taskhub/metrics" in UNIT.read_text()
     (exec_start,) = unit_values("ExecStart")
     assert exec_start.startswith("/srv/taskhub/app/.venv/bin/gunicorn ")
+
+
+def hardening(unit: Path) -> set[str]:
+    """The settings below a unit's "# Hardening" comment, except the paths it may write."""
+    section = unit.read_text().split("# Hardening", 1)[1].split("\n[", 1)[0]
+    return {line for line in section.splitlines()[1:] if "=" in line and not line.startswith(("#", "ReadWritePaths="))}
+
+
+def make_dry_run(target: str) -> list[list[str]]:
+    """The commands ``make -n target`` prints, each split into words."""
+    try:
+        result = subprocess.run(
+            ["make", "-n", target],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except FileNotFoundError:
+        pytest.skip("no make on this machine")
+    return [shlex.split(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def after_python(words: list[str]) -> list[str]:
+    """The arguments after the Python interpreter (``python``, ``.venv/bin/python``...)."""
+    position = next(index for index, word in enumerate(words) if re.fullmatch(r"python3?", Path(word).name))
+    return words[position + 1 :]
+
+
+def test_make_runs_the_worker_with_the_python_and_settings_of_make_run():
+    (worker,) = [words for words in make_dry_run("worker") if "manage.py" in words]
+    assert after_python(worker) == WORKER, worker
+    (runserver,) = [words for words in make_dry_run("run") if "runserver" in words]
+    # The same interpreter, and no settings module of its own: both take manage.py's default.
+    assert worker[: worker.index("manage.py")] == runserver[: runserver.index("manage.py")]
+    assert not [word for word in worker if "DJANGO_SETTINGS_MODULE" in word or word.startswith("--settings")]
+
+
+def test_heroku_compose_and_systemd_run_the_worker_the_same_way(compose: dict[str, Any]):
+    assert after_python(shlex.split(procfile()["worker"])) == WORKER
+    assert after_python(compose["services"]["worker"]["command"]) == WORKER
+    (exec_start,) = unit_values("ExecStart", WORKER_UNIT)
+    assert after_python(shlex.split(exec_start)) == WORKER
+    assert exec_start.startswith("/srv/taskhub/app/.venv/bin/python ")
+    formation = json.loads((ROOT / "app.json").read_text())["formation"]
+    assert set(formation) == {"web", "worker"}
+    assert formation["worker"]["quantity"] >= 1
+
+
+def test_systemd_worker_unit_is_the_apps_unit_with_the_workers_command_and_stop():
+    for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile", "ExecStartPre"):
+        assert unit_values(key, WORKER_UNIT) == unit_values(key), key
+    settings_module = "DJANGO_SETTINGS_MODULE=config.settings.production"
+    assert settings_module in unit_values("Environment", WORKER_UNIT)
+    assert settings_module in unit_values("Environment")
+    assert hardening(WORKER_UNIT) == hardening(UNIT)
+    assert {"NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true"} <= hardening(WORKER_UNIT)
+    assert unit_values("KillSignal", WORKER_UNIT) == ["SIGTERM"]
+    (timeout,) = unit_values("TimeoutStopSec", WORKER_UNIT)
+    assert int(timeout) >= WORKER_STOP_SECONDS, timeout
+    assert unit_values("Restart", WORKER_UNIT) == ["always"]
+    assert unit_values("WantedBy", WORKER_UNIT) == unit_values("WantedBy")
 
 
 def test_python_version_is_the_same_everywhere():
@@ -296,9 +364,9 @@ def compose() -> dict[str, Any]:
     return parsed
 
 
-def test_compose_has_the_six_services(compose: dict[str, Any]):
+def test_compose_has_the_seven_services(compose: dict[str, Any]):
     # db-init and migrate are one-shots (test_compose_roles.py); their healthcheck is disabled.
-    assert set(compose["services"]) == {"db", "db-init", "migrate", "redis", "api", "nginx"}
+    assert set(compose["services"]) == {"db", "db-init", "migrate", "redis", "api", "worker", "nginx"}
     for name, service in compose["services"].items():
         assert service.get("healthcheck") or name == "nginx", f"{name} has no healthcheck"
 
@@ -327,6 +395,32 @@ def test_compose_api_starts_after_healthy_db_and_redis_and_the_migrations(compos
     # The image's own entrypoint and command run, as on every other platform.
     assert "command" not in api
     assert "entrypoint" not in api
+
+
+def seconds(duration: str) -> float:
+    """A compose duration (``300s``, ``5m``, ``1m30s``, ``1h``) in seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", duration)
+    assert parts, duration
+    assert "".join(number + unit for number, unit in parts) == duration, duration
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 0.000001}
+    return sum(float(number) * scale[unit] for number, unit in parts)
+
+
+def test_compose_worker_is_the_api_image_after_the_migrations_with_time_to_finish_its_jobs(
+    compose: dict[str, Any],
+):
+    api, worker = compose["services"]["api"], compose["services"]["worker"]
+    for key in ("build", "image", "env_file", "depends_on", "restart"):
+        assert worker[key] == api[key], key
+    assert worker.get("stop_signal", "SIGTERM") == "SIGTERM"
+    assert seconds(worker["stop_grace_period"]) >= WORKER_STOP_SECONDS
+    assert "entrypoint" not in worker
+    assert not worker.get("ports")
+    # Its health check is the queue's own status command (exit 0: the database answers as the
+    # app role and the queue's tables are readable).
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "manage.py", "jobs", "status"]
+    assert seconds(worker["healthcheck"]["interval"]) >= 30
+    assert seconds("5m") == seconds("300s") == 300
 
 
 def test_compose_publishes_only_nginx_on_80_and_443(compose: dict[str, Any]):
