@@ -13,7 +13,7 @@ def test_health_reports_ok_with_each_check(client):
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "migrations": "ok", "cache": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "cache": "ok", "queue": "ok"},
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -57,7 +57,7 @@ def test_health_polls_cost_one_query_once_migrated(client, django_assert_num_que
     # The first poll of a process checks the migrations; from then on a poll is one query, and
     # still a complete, passing one: 200 with every check ok.
     monkeypatch.setattr(health, "_migrations_applied", False)
-    everything_ok = {"status": "ok", "checks": {"database": "ok", "migrations": "ok", "cache": "ok"}}
+    everything_ok = {"status": "ok", "checks": {"database": "ok", "migrations": "ok", "cache": "ok", "queue": "ok"}}
     first = client.get("/health/")
     assert first.status_code == 200
     assert first.json() == everything_ok

@@ -58,6 +58,7 @@ def test_preflight_lists_every_deploy_checklist_item_and_the_live_ones():
         "clock",
         "database_roles",
         "tenant_context",
+        "worker",
         "redis",
         "static_files",
     ]

@@ -38,6 +38,8 @@ class Command(BaseCommand):
         if action == "list":
             rows = app.job_manager.list_jobs(status=options["status"], task=options["task"])
             for row in sorted(rows, key=lambda job: job.id or 0, reverse=True)[: options["limit"]]:
+                # Through Django's connection jsonb arrives as text.
+                kwargs = json.loads(row.task_kwargs) if isinstance(row.task_kwargs, str) else row.task_kwargs
                 self.stdout.write(
                     json.dumps(
                         {
@@ -46,8 +48,8 @@ class Command(BaseCommand):
                             "status": row.status,
                             "attempts": row.attempts,
                             "scheduled_at": row.scheduled_at.isoformat() if row.scheduled_at else None,
-                            "organization_id": row.task_kwargs.get("organization_id"),
-                            "request_id": row.task_kwargs.get("request_id"),
+                            "organization_id": kwargs.get("organization_id"),
+                            "request_id": kwargs.get("request_id"),
                         }
                     )
                 )
