@@ -3,7 +3,9 @@
 The file is read with PyYAML (a dependency of drf-spectacular). The structure is checked first:
 the image's superuser is an admin of its own, db-init runs setup_database_roles, migrate runs
 after it, the API after migrate and as the app role, without the owner's or the admin's
-secrets. Then, on PostgreSQL only, db-init and migrate run for real as compose declares them:
+secrets; the worker is the API's image and environment with the app role's credentials alone.
+Then, on PostgreSQL only, db-init and migrate (and the worker's health check and one pass of
+the worker) run for real as compose declares them:
 the entrypoint and command of the file, the environment of the file interpolated from a filled
 ``.env``, with only the host, database, role names and passwords swapped for scratch ones on
 the suite's server. pg_roles must then show what the API relies on, and the production startup
@@ -38,6 +40,9 @@ EXAMPLE = REPO / ".env.production.example"
 # The image's own environment (Dockerfile ENV) that matters here.
 IMAGE_ENVIRONMENT = {"DJANGO_SETTINGS_MODULE": "config.settings.production"}
 OWNER_AND_ADMIN_SECRETS = ("DB_MIGRATION_PASSWORD", "DATABASE_MIGRATION_URL", "DB_ADMIN_PASSWORD", "DATABASE_ADMIN_URL")
+PLATFORM_CREDENTIALS = ("DB_PLATFORM_USER", "DB_PLATFORM_PASSWORD", "DATABASE_PLATFORM_URL")
+# What the api container has and the worker does not need: gunicorn's and the static files'.
+API_ONLY = {"GUNICORN_BIND", "FORWARDED_ALLOW_IPS", "PROMETHEUS_MULTIPROC_DIR", "STATIC_SHARE_DIR"}
 COMPLETED = {"condition": "service_completed_successfully"}
 VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -183,6 +188,36 @@ def test_the_api_never_holds_the_owners_or_the_admins_secrets(compose: dict[str,
         assert not [name for name, value in environment.items() if secret in value]
 
 
+def test_the_worker_is_the_api_as_the_app_role_alone(compose: dict[str, Any]):
+    worker, api = service(compose, "worker"), service(compose, "api")
+    assert worker["image"] == api["image"]
+    assert worker["depends_on"] == api["depends_on"]
+    assert worker["depends_on"]["migrate"] == COMPLETED
+    # Every variable the api gets, the worker gets the same, but for gunicorn's and the platform role's.
+    api_environment = container_environment(compose, "api", FILLED)
+    worker_environment = container_environment(compose, "worker", FILLED)
+    different = {name for name in api_environment if api_environment[name] != worker_environment.get(name)}
+    assert different <= API_ONLY | set(PLATFORM_CREDENTIALS), sorted(different - API_ONLY - set(PLATFORM_CREDENTIALS))
+    db_init = declared_environment(compose, "db-init", FILLED)
+    assert worker_environment["DB_USER"] == db_init["DB_USER"]
+    assert worker_environment["DB_PASSWORD"] == FILLED["DB_PASSWORD"]
+
+
+def test_the_worker_holds_no_secret_of_the_owner_the_admin_or_the_platform(compose: dict[str, Any]):
+    env_file = FILLED | {
+        "DATABASE_ADMIN_URL": f"postgres://postgres:{FILLED['DB_ADMIN_PASSWORD']}@db:5432/taskhub",
+        "DATABASE_MIGRATION_URL": f"postgres://taskhub_owner:{FILLED['DB_MIGRATION_PASSWORD']}@db:5432/taskhub",
+        "DATABASE_PLATFORM_URL": f"postgres://taskhub_platform:{FILLED['DB_PLATFORM_PASSWORD']}@db:5432/taskhub",
+    }
+    environment = container_environment(compose, "worker", env_file)
+    declared = service(compose, "worker")["environment"]
+    for name in (*OWNER_AND_ADMIN_SECRETS, *PLATFORM_CREDENTIALS):
+        assert not environment.get(name), f"the worker container gets {name}"
+        assert declared.get(name, "") == "", f"worker's environment gives {name} a value"
+    for secret in (FILLED["DB_MIGRATION_PASSWORD"], FILLED["DB_ADMIN_PASSWORD"], FILLED["DB_PLATFORM_PASSWORD"]):
+        assert not [name for name, value in environment.items() if secret in value]
+
+
 def run_entrypoint(tmp_path: Path, **environment: str) -> tuple[list[str], str]:
     """Run the entrypoint with a stand-in ``python`` that records its arguments; return them and stderr."""
     stub = tmp_path / "bin"
@@ -246,6 +281,11 @@ def test_systemd_migrates_in_its_own_unit_that_alone_reads_the_owners_password()
     app_env = env_names(systemd / "taskhub.env.example")
     assert {"DB_USER", "DB_PASSWORD", "DB_PLATFORM_USER", "DB_PLATFORM_PASSWORD", "DB_MIGRATION_USER"} <= app_env
     assert not app_env & set(OWNER_AND_ADMIN_SECRETS)
+    # The worker runs with the app's environment, never the owner's.
+    worker_unit = systemd / "taskhub-worker.service"
+    assert unit_values(worker_unit, "User") == ["taskhub"]
+    assert unit_values(worker_unit, "EnvironmentFile") == ["/etc/taskhub/taskhub.env"]
+    assert "taskhub-migrate" not in worker_unit.read_text()
 
 
 # ---- db-init and migrate for real, on PostgreSQL ----------------------------------------------------
@@ -313,9 +353,11 @@ def local(environment: dict[str, str], *, tls: bool) -> dict[str, str]:
     }
 
 
-def run_service(compose: dict[str, Any], name: str, env_file: dict[str, str], *, tls: bool) -> str:
-    """Run the service's command through the image's entrypoint, as its container would."""
-    command = ["sh", str(ENTRYPOINT), *service(compose, name)["command"]]
+def run_service(
+    compose: dict[str, Any], name: str, env_file: dict[str, str], *, tls: bool, command: list[str] | None = None
+) -> str:
+    """Run the service's command (or ``command``) through the image's entrypoint, as its container would."""
+    command = ["sh", str(ENTRYPOINT), *(command or service(compose, name)["command"])]
     environment = local(container_environment(compose, name, env_file), tls=tls)
     result = subprocess.run(
         command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300, check=False
@@ -392,6 +434,14 @@ def test_db_init_and_migrate_make_the_roles_the_api_relies_on(
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         as_app.execute("ALTER TABLE projects_project NO FORCE ROW LEVEL SECURITY")
+
+    # The worker, in its own environment (the app role alone): its health check reads the
+    # queue, and one pass of the worker itself starts, finds nothing due and exits 0.
+    healthcheck = service(compose, "worker")["healthcheck"]["test"]
+    assert healthcheck[0] == "CMD"
+    status = json.loads(run_service(compose, "worker", env_file, tls=tls, command=healthcheck[1:]).splitlines()[-1])
+    assert status["due"] == status["failed"] == 0, status
+    run_service(compose, "worker", env_file, tls=tls, command=[*service(compose, "worker")["command"], "--once"])
 
     # The API's own environment passes the production startup check (config/wsgi.py).
     api = local(container_environment(compose, "api", env_file), tls=tls)
