@@ -29,7 +29,8 @@ RUN groupadd --system --gid 10001 taskhub \
  && useradd --system --uid 10001 --gid taskhub --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin taskhub \
  && install -d -o taskhub -g taskhub -m 0750 /run/taskhub \
- && install -d -o taskhub -g taskhub -m 0755 /srv/taskhub/static
+ && install -d -o taskhub -g taskhub -m 0755 /srv/taskhub/static \
+ && install -d -o taskhub -g taskhub -m 0750 /srv/taskhub/exports
 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app

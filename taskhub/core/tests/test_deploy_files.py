@@ -293,6 +293,14 @@ def test_systemd_worker_unit_is_the_apps_unit_with_the_workers_command_and_stop(
     assert unit_values("WantedBy", WORKER_UNIT) == unit_values("WantedBy")
 
 
+def test_systemd_app_and_worker_share_the_exports_directory():
+    # The worker writes an organization's export, the app serves it: one directory for both,
+    # made by systemd for the taskhub user and writable under ProtectSystem=strict.
+    for unit in (UNIT, WORKER_UNIT):
+        assert unit_values("StateDirectory", unit) == ["taskhub/exports"], unit.name
+        assert "EXPORTS_DIR=/var/lib/taskhub/exports" in unit_values("Environment", unit), unit.name
+
+
 def test_python_version_is_the_same_everywhere():
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert (ROOT / ".python-version").read_text().strip() == version
@@ -421,6 +429,22 @@ def test_compose_worker_is_the_api_image_after_the_migrations_with_time_to_finis
     assert worker["healthcheck"]["test"] == ["CMD", "python", "manage.py", "jobs", "status"]
     assert seconds(worker["healthcheck"]["interval"]) >= 30
     assert seconds("5m") == seconds("300s") == 300
+
+
+def test_compose_api_and_worker_share_the_exports_volume_the_image_prepares(compose: dict[str, Any]):
+    mounts = {}
+    for name in ("api", "worker"):
+        service = compose["services"][name]
+        directory = service["environment"]["EXPORTS_DIR"]
+        (volume,) = [mount.split(":")[0] for mount in service["volumes"] if mount.split(":")[1] == directory]
+        assert ":ro" not in " ".join(service["volumes"]), name
+        mounts[name] = (volume, directory)
+    assert mounts["api"] == mounts["worker"], mounts
+    volume, directory = mounts["api"]
+    assert volume in compose["volumes"]
+    # A new named volume takes the owner of the image's directory: the app user's, so it can write.
+    runs = " ".join(arguments for keyword, arguments in dockerfile_instructions() if keyword == "RUN")
+    assert re.search(rf"install -d -o taskhub -g taskhub -m 07[0-5]0 {re.escape(directory)}(\s|$)", runs), runs
 
 
 def test_compose_publishes_only_nginx_on_80_and_443(compose: dict[str, Any]):
