@@ -347,6 +347,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "taskhub.tenancy.roles.Role",
         "ApiKeyRoleEnum": "taskhub.tenancy.roles.API_KEY_ROLE_CHOICES",
         "InvitationStatusEnum": "taskhub.organizations.models.InvitationStatus",
+        "InvitationDeliveryStatusEnum": "taskhub.organizations.models.InvitationDeliveryStatus",
         "ActorTypeEnum": ["user", "api_key"],
         "ProjectStatusEnum": "taskhub.projects.models.ProjectStatus",
         "TaskStatusEnum": "taskhub.tasks.models.TaskStatus",

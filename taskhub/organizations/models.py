@@ -42,6 +42,14 @@ class InvitationStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class InvitationDeliveryStatus(models.TextChoices):
+    """Where the invitation email is: waiting for the job queue, sent, or given up on."""
+
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
 class Invitation(BaseModel):
     """An offer to join an organization with a role; single use, expiring, token stored hashed."""
 
@@ -58,6 +66,12 @@ class Invitation(BaseModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    delivery_status = models.CharField(
+        max_length=8, choices=InvitationDeliveryStatus.choices, default=InvitationDeliveryStatus.QUEUED
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Why the last delivery failed for good (the error's type and message, cut short).
+    delivery_error = models.CharField(max_length=200, blank=True, default="")
 
     export_exclude = ("token_hash",)
 

@@ -133,10 +133,6 @@ def test_unauthenticated_in_a_view_without_an_authentication_scheme_is_403(api_c
     _exactly(response, 403, {"detail": "Sign in.", "code": "not_authenticated"}, {"WWW-Authenticate": None})
 
 
-def test_a_service_error_is_a_domain_error():
-    assert isinstance(invitations.InvitationEmailUnavailable(), errors.ServiceUnavailable)
-
-
 # --- what services refuse, over HTTP: the same answers as when they raised DRF's exceptions ---
 
 INVALID_REFRESH = {"detail": "Refresh token is invalid, expired or revoked.", "code": "token_not_valid"}
@@ -194,20 +190,6 @@ def test_invitations_past_the_hourly_limit_are_429_throttled_with_retry_after(
         429,
         {"detail": f"This organization has sent too many invitations in the last hour. {wait}", "code": "throttled"},
         {"Retry-After": str(seconds_left), "WWW-Authenticate": None},
-    )
-
-
-def test_an_invitation_email_that_cannot_be_sent_is_503_email_unavailable(clients_a, monkeypatch):
-    def refuse(*args: Any, **kwargs: Any) -> int:
-        raise OSError("mail server gone")
-
-    monkeypatch.setattr(invitations, "send_mail", refuse)
-    response = _invite(clients_a[Role.ADMIN], "unlucky@example.com")
-    _exactly(
-        response,
-        503,
-        {"detail": "The invitation email could not be sent; try again later.", "code": "email_unavailable"},
-        {"Retry-After": None, "WWW-Authenticate": None},
     )
 
 

@@ -26,9 +26,10 @@ from taskhub.organizations.services.invitations import (
     invitation_accept,
     invitation_accept_new_user,
     invitation_create,
+    invitation_resend,
     invitation_revoke,
 )
-from taskhub.tenancy.api import actor_of
+from taskhub.tenancy.api import TenantAPIView, actor_of
 from taskhub.tenancy.context import TenantContext
 from taskhub.tenancy.resources import Operation, ResourcePermissions, TenantDetailApi, TenantListApi
 
@@ -55,11 +56,13 @@ class InvitationListApi(TenantListApi):
             "Invite someone by email",
             f"{ADMIN} Only owners invite an owner.",
             "Creates an invitation with a `role` (default `member`), valid for `INVITATION_LIFETIME_DAYS` "
-            "(7 by default), and emails its token to the address. The token never appears in the answer; the "
-            "invitee sends it to `POST /api/v1/invitations/accept/`.",
+            "(7 by default), and queues the email that carries its token: the answer (201) never waits for "
+            "the mail server. `delivery_status` says where the email is: `queued`, then `sent` (with "
+            "`sent_at`), or `failed` once every retry has failed (`delivery_error` says why; resend it with "
+            "`POST /api/v1/invitations/{id}/resend/`). The token never appears in the answer; the invitee "
+            "sends it to `POST /api/v1/invitations/accept/`.",
             "409 `already_member`, `invitation_pending`; 403 when an admin invites an owner; 429 past the "
-            "organization's `INVITATIONS_PER_HOUR` (50 by default); 503 `email_unavailable` when the email "
-            "cannot be sent (nothing is created).",
+            "organization's `INVITATIONS_PER_HOUR` (50 by default).",
         ),
     }
 
@@ -89,6 +92,37 @@ class InvitationDetailApi(TenantDetailApi):
             "400 `invitation_not_pending` for an invitation already accepted, revoked or expired; 404.",
         ),
     }
+
+
+@extend_schema(tags=["invitations"])
+class InvitationResendApi(TenantAPIView):
+    selector = invitation_list
+    permission_by_method = {"POST": "invitation.manage"}
+    serializer_class = InvitationSerializer
+
+    @extend_schema(
+        summary="Send a pending invitation's email again, with a new link",
+        description=operation_description(
+            f"{ADMIN} Only owners resend an owner's invitation.",
+            "Queues the invitation email again with a new token: the link and token of every earlier email "
+            "stop working at once, and the new one works when it arrives. Answers 202 with the invitation "
+            "(`delivery_status` `queued` until the email is out). Counts against the organization's "
+            "`INVITATIONS_PER_HOUR` like a new invitation.",
+            "409 `invitation_not_pending` for an invitation accepted, revoked or expired; 403 when an admin "
+            "resends an owner's invitation; 404; 429 past the hourly limit.",
+        ),
+        request=None,
+        responses={202: InvitationSerializer},
+    )
+    def post(self, request: Request, id: str) -> Response:
+        """Queue a pending invitation's email again, with a new token."""
+        invitation = invitation_resend(
+            organization_id=self.tenant.organization_id,
+            invitation_id=self.get_object().pk,
+            actor=self.actor,
+            actor_role=self.tenant.role,
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["invitations"])
@@ -154,4 +188,5 @@ urlpatterns = [
     # Before the detail route, so "accept" is never read as an id.
     path("invitations/accept/", InvitationAcceptApi.as_view(), name="invitation-accept"),
     path("invitations/<uuid:id>/", InvitationDetailApi.as_view(), name="invitation-detail"),
+    path("invitations/<uuid:id>/resend/", InvitationResendApi.as_view(), name="invitation-resend"),
 ]

@@ -13,8 +13,28 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "status", "invited_by", "expires_at", "accepted_at", "created_at"]
+        fields = [
+            "id",
+            "email",
+            "role",
+            "status",
+            "delivery_status",
+            "sent_at",
+            "delivery_error",
+            "invited_by",
+            "expires_at",
+            "accepted_at",
+            "created_at",
+        ]
         read_only_fields = fields
+        extra_kwargs = {
+            "delivery_status": {
+                "help_text": "The email: `queued` (waiting for a worker, or retried while the mail server is "
+                "down), `sent`, or `failed` (given up after every retry; resend it)."
+            },
+            "sent_at": {"help_text": "When the email with the current link went out; null until then."},
+            "delivery_error": {"help_text": "Why the email failed, when `delivery_status` is `failed`; else empty."},
+        }
 
 
 class InvitationCreateInputSerializer(serializers.Serializer[Any]):

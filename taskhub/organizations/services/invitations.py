@@ -3,6 +3,12 @@
 The raw token exists only in the email: the database keeps its SHA-256. It is 256 random
 bits, so a slow hash would add nothing, and the hash still finds the row through its
 unique index.
+
+The email is a job (``organizations.send_invitation_email``, taskhub.organizations.jobs), so
+creating an invitation never waits for, or fails with, the mail server. The token is made by
+the job when it sends, never before: the queue's rows are readable by every process of the
+app and are in backups, so no token may sit in them. Until then the invitation holds the hash
+of a random token nobody has.
 """
 
 from __future__ import annotations
@@ -27,23 +33,29 @@ from taskhub.accounts.models import User
 from taskhub.accounts.services.auth import password_validate
 from taskhub.accounts.tokens import token_pair
 from taskhub.audit.services import audit_record
-from taskhub.core import rls
+from taskhub.core import jobs, rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import (
     Conflict,
     DomainError,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
     TooManyRequests,
     Unauthenticated,
 )
-from taskhub.organizations.models import Invitation, InvitationStatus, Membership, Organization
+from taskhub.organizations.models import (
+    Invitation,
+    InvitationDeliveryStatus,
+    InvitationStatus,
+    Membership,
+    Organization,
+)
 from taskhub.tenancy.roles import Role, role_allows
 
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 3600
+SEND_JOB = "organizations.send_invitation_email"
 
 # Why an invitation cannot be accepted, by its status.
 _REFUSALS: dict[InvitationStatus, tuple[str, str]] = {
@@ -51,15 +63,6 @@ _REFUSALS: dict[InvitationStatus, tuple[str, str]] = {
     InvitationStatus.REVOKED: ("This invitation has been revoked.", "invitation_revoked"),
     InvitationStatus.EXPIRED: ("This invitation has expired; ask for a new one.", "invitation_expired"),
 }
-
-
-class InvitationEmailUnavailable(ServiceUnavailable):
-    """The invitation email could not be sent, so no invitation was made: 503."""
-
-    code = "email_unavailable"
-
-    def __init__(self) -> None:
-        super().__init__("The invitation email could not be sent; try again later.")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class Acceptance:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _unheld_token_hash() -> str:
+    """The hash of a random token thrown away at once: no link opens the invitation until the job sends one."""
+    return hash_token(secrets.token_urlsafe(32))
 
 
 def invitation_rate_cache_key(*, organization_id: UUID | str, window: int) -> str:
@@ -142,13 +150,8 @@ def _send_invitation_email(invitation: Invitation, organization: Organization, t
 
 
 @transaction.atomic
-def _invitation_insert(
-    *, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: Role
-) -> tuple[Invitation, Organization, str]:
-    if not role_allows(actor_role, "invitation.manage"):
-        raise Forbidden("Your role in this organization does not allow this action.")
-    if role == Role.OWNER and actor_role != Role.OWNER:
-        raise Forbidden("Only owners may invite an owner.")
+def _invitation_insert(*, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: Role) -> Invitation:
+    _check_may_invite(actor_role, role)
     # Locking the organization serializes invitations to it, so two concurrent requests
     # cannot both pass the "no pending invitation" check for the same email.
     organization = Organization.objects.select_for_update().get(pk=organization_id)
@@ -158,12 +161,11 @@ def _invitation_insert(
         raise Conflict("This email already has a pending invitation.", code="invitation_pending", field="email")
     _consume_invitation_slot(organization_id)
 
-    token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         organization=organization,
         email=email,
         role=role,
-        token_hash=hash_token(token),
+        token_hash=_unheld_token_hash(),
         invited_by_id=actor.user_id,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_LIFETIME_DAYS),
     )
@@ -174,30 +176,111 @@ def _invitation_insert(
         target=invitation,
         changes={"email": [None, email], "role": [None, role.value]},
     )
-    return invitation, organization, token
+    return invitation
+
+
+def _check_may_invite(actor_role: Role, role: Role) -> None:
+    if not role_allows(actor_role, "invitation.manage"):
+        raise Forbidden("Your role in this organization does not allow this action.")
+    if role == Role.OWNER and actor_role != Role.OWNER:
+        raise Forbidden("Only owners may invite an owner.")
+
+
+def _queue_email(invitation: Invitation) -> Invitation:
+    """Queue the invitation email in the caller's transaction; return the invitation as it is now.
+
+    Inline (no queue) the job has already run when ``enqueue`` returns: reading the row again
+    shows whether it sent.
+    """
+    jobs.enqueue(SEND_JOB, organization_id=invitation.organization_id, invitation_id=str(invitation.pk))
+    invitation.refresh_from_db()
+    return invitation
 
 
 @transaction.atomic
 def invitation_create(*, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: str) -> Invitation:
-    """Invite ``email`` to the organization with ``role`` and email them the token.
+    """Invite ``email`` to the organization with ``role`` and queue the email that carries the token.
 
-    The email goes out inside the transaction: if it cannot be sent, the invitation is
-    rolled back with it (nobody could ever hold its token) and the caller gets a 503.
+    The job is queued in this transaction: an invitation rolled back leaves no job, one
+    committed always gets its email (retried while the mail server is down).
     """
     email = BaseUserManager.normalize_email(email.strip())
-    invitation, organization, token = _invitation_insert(
+    invitation = _invitation_insert(
         organization_id=organization_id, actor=actor, actor_role=actor_role, email=email, role=Role(role)
     )
-    try:
-        _send_invitation_email(invitation, organization, token)
-    except OSError as exc:  # smtplib.SMTPException and socket errors
-        logger.error(
-            "invitation email not sent; invitation rolled back",
-            extra={"organization_id": str(organization_id)},
-            exc_info=True,
+    return _queue_email(invitation)
+
+
+@transaction.atomic
+def invitation_resend(*, organization_id: UUID, invitation_id: UUID, actor: Actor, actor_role: Role) -> Invitation:
+    """Email a pending invitation again, with a new token; the previous one stops working now.
+
+    Counts against the organization's hourly invitation limit like a new invitation.
+    """
+    invitation = (
+        Invitation.objects.select_for_update().filter(pk=invitation_id, organization_id=organization_id).first()
+    )
+    if invitation is None:
+        raise NotFound("Not found.")
+    _check_may_invite(actor_role, Role(invitation.role))
+    if invitation.status != InvitationStatus.PENDING:
+        raise Conflict(
+            f"Only a pending invitation can be sent again; this one is {invitation.status.value}.",
+            code="invitation_not_pending",
         )
-        raise InvitationEmailUnavailable() from exc
-    return invitation
+    _consume_invitation_slot(organization_id)
+    previous = invitation.delivery_status
+    invitation.token_hash = _unheld_token_hash()
+    invitation.delivery_status = InvitationDeliveryStatus.QUEUED
+    invitation.delivery_error = ""
+    invitation.save(update_fields=["token_hash", "delivery_status", "delivery_error", "updated_at"])
+    audit_record(
+        organization_id=organization_id,
+        actor=actor,
+        action="invitation.resent",
+        target=invitation,
+        changes={"delivery_status": [previous, InvitationDeliveryStatus.QUEUED.value]},
+    )
+    return _queue_email(invitation)
+
+
+def invitation_email_send(*, organization_id: UUID, invitation_id: UUID) -> bool:
+    """Make the invitation's token, email it and mark the invitation sent; False when not pending.
+
+    Runs in the job's transaction: when the mail server refuses, the new token hash and the
+    ``sent`` mark roll back with it, and the next attempt makes a new token. The link in an
+    earlier email (a resend, or a send whose commit failed) stops working.
+    """
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("organization")
+        .filter(pk=invitation_id, organization_id=organization_id)
+        .first()
+    )
+    if invitation is None or invitation.status != InvitationStatus.PENDING:
+        return False
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = hash_token(token)
+    invitation.delivery_status = InvitationDeliveryStatus.SENT
+    invitation.sent_at = timezone.now()
+    invitation.delivery_error = ""
+    invitation.save(update_fields=["token_hash", "delivery_status", "sent_at", "delivery_error", "updated_at"])
+    # Last: once the email is out, nothing here may fail and roll its token back.
+    _send_invitation_email(invitation, invitation.organization, token)
+    return True
+
+
+def invitation_email_failed(*, organization_id: UUID, invitation_id: UUID, error: BaseException) -> None:
+    """Mark the invitation's email failed for good, with a short reason an admin can read."""
+    reason = " ".join(f"{type(error).__name__}: {error}".split())
+    # Not over a "sent": an older job of a resent invitation may fail after a newer one sent.
+    Invitation.objects.filter(pk=invitation_id, organization_id=organization_id).exclude(
+        delivery_status=InvitationDeliveryStatus.SENT
+    ).update(
+        delivery_status=InvitationDeliveryStatus.FAILED,
+        delivery_error=reason[:200],
+        updated_at=timezone.now(),
+    )
 
 
 @transaction.atomic

@@ -20,4 +20,5 @@ CONTRACT: dict[tuple[str, str], Role] = {
     ("api/v1/invitations/", "GET"): Role.ADMIN,
     ("api/v1/invitations/", "POST"): Role.ADMIN,
     ("api/v1/invitations/<uuid:id>/", "DELETE"): Role.ADMIN,
+    ("api/v1/invitations/<uuid:id>/resend/", "POST"): Role.ADMIN,
 }

@@ -1,4 +1,4 @@
-"""Invitation services where HTTP cannot reach: cache outages, mail failures, concurrent accepts."""
+"""Invitation services where HTTP cannot reach: cache outages, the email job, concurrent accepts."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from taskhub.audit.models import AuditEvent
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
-from taskhub.organizations.models import Invitation, Membership
+from taskhub.organizations import jobs as organization_jobs
+from taskhub.organizations.models import Invitation, InvitationDeliveryStatus, Membership
 from taskhub.organizations.services import invitations
 from taskhub.organizations.services.invitations import (
-    InvitationEmailUnavailable,
     invitation_accept,
     invitation_create,
+    invitation_email_send,
+    invitation_revoke,
 )
 from taskhub.tenancy.roles import Role
 
@@ -76,21 +78,69 @@ def test_rate_limit_counts_in_a_cache_key_namespaced_by_organization(tenant_a):
     assert cache.get(key) == 1
 
 
+def _send(invitation: Invitation) -> bool:
+    with rls.scoped(organization_id=invitation.organization_id):
+        return invitation_email_send(organization_id=invitation.organization_id, invitation_id=invitation.pk)
+
+
 @pytest.mark.django_db
-def test_invitation_is_rolled_back_when_its_email_cannot_be_sent(tenant_a, monkeypatch):
+def test_an_invitation_whose_email_cannot_be_sent_is_kept_failed_with_no_usable_token(tenant_a, monkeypatch):
     def refuse(*args: Any, **kwargs: Any) -> int:
         raise smtplib.SMTPServerDisconnected("mail server gone")
 
     monkeypatch.setattr(invitations, "send_mail", refuse)
-    with pytest.raises(InvitationEmailUnavailable):
-        _create(tenant_a, "unlucky@example.com")
-    # Nobody holds a token for it, so nothing of it is kept.
-    assert not Invitation.objects.exists()
-    assert not AuditEvent.objects.exists()
-    # The address can be invited once mail works.
+    invitation = _create(tenant_a, "unlucky@example.com")
+    assert invitation.delivery_status == InvitationDeliveryStatus.FAILED
+    assert invitation.delivery_error == "SMTPServerDisconnected: mail server gone"
+    assert invitation.sent_at is None
+    assert AuditEvent.objects.filter(action="invitation.created").count() == 1
+    # The job's transaction rolled back: the hash is still the one of a token nobody was given.
+    placeholder = invitation.token_hash
     monkeypatch.undo()
-    _create(tenant_a, "unlucky@example.com")
-    assert Invitation.objects.filter(email="unlucky@example.com").count() == 1
+    assert _send(invitation)
+    invitation.refresh_from_db()
+    assert invitation.delivery_status == InvitationDeliveryStatus.SENT
+    assert invitation.token_hash not in (placeholder, "")
+    assert invitation.token_hash == invitations.hash_token(_token())
+
+
+@pytest.mark.django_db
+def test_each_send_makes_a_new_token_and_the_previous_link_stops_working(tenant_a):
+    invitation = _create(tenant_a)
+    first = _token()
+    assert _send(invitation)
+    second = _token()
+    assert second != first
+    invitation.refresh_from_db()
+    assert invitation.token_hash == invitations.hash_token(second)
+
+
+@pytest.mark.django_db
+def test_the_job_sends_nothing_for_an_invitation_no_longer_pending(tenant_a):
+    invitation = _create(tenant_a)
+    with rls.scoped(organization_id=tenant_a.organization.pk):
+        invitation_revoke(
+            organization_id=tenant_a.organization.pk, invitation_id=invitation.pk, actor=Actor(user_id=None)
+        )
+    token_hash = Invitation.objects.get(pk=invitation.pk).token_hash
+    # As the queue runs it: returns (no retry, no failure), no email, the invitation untouched.
+    with rls.scoped(organization_id=tenant_a.organization.pk):
+        organization_jobs.send_invitation_email(
+            organization_id=tenant_a.organization.pk, invitation_id=str(invitation.pk)
+        )
+    assert len(mail.outbox) == 1
+    assert Invitation.objects.get(pk=invitation.pk).token_hash == token_hash
+
+
+@pytest.mark.django_db
+def test_a_refused_address_fails_the_job_for_good(tenant_a, monkeypatch):
+    def refuse(*args: Any, **kwargs: Any) -> int:
+        raise smtplib.SMTPRecipientsRefused({"guest@example.com": (550, b"no such user")})
+
+    monkeypatch.setattr(invitations, "send_mail", refuse)
+    invitation = _create(tenant_a)
+    assert invitation.delivery_status == InvitationDeliveryStatus.FAILED
+    assert invitation.delivery_error == "PermanentJobError: the mail server refused the invitation's address"
 
 
 @pytest.mark.django_db

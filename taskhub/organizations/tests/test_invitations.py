@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import smtplib
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +19,12 @@ from taskhub.accounts.api_keys import generate_key
 from taskhub.accounts.models import ApiKey, User
 from taskhub.audit.models import AuditEvent
 from taskhub.organizations.models import Invitation, Membership
+from taskhub.organizations.services import invitations
 from taskhub.tenancy.roles import Role
 
 URL = "/api/v1/invitations/"
 ACCEPT_URL = "/api/v1/invitations/accept/"
+RESEND_URL = "/api/v1/invitations/{}/resend/"
 NEW_PASSWORD = "plum-tractor-lantern-58"
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -62,10 +65,26 @@ def test_admin_and_owner_can_create_list_and_revoke_invitations(clients_a, tenan
     created = _invite(client, "Someone@Example.COM", "viewer")
     assert created.status_code == 201, created.content
     body = created.json()
-    assert set(body) == {"id", "email", "role", "status", "invited_by", "expires_at", "accepted_at", "created_at"}
+    assert set(body) == {
+        "id",
+        "email",
+        "role",
+        "status",
+        "delivery_status",
+        "sent_at",
+        "delivery_error",
+        "invited_by",
+        "expires_at",
+        "accepted_at",
+        "created_at",
+    }
     assert body["email"] == "Someone@example.com"
     assert body["role"] == "viewer"
     assert body["status"] == "pending"
+    # Jobs run inline in the tests: the email is already out when the answer is made.
+    assert body["delivery_status"] == "sent"
+    assert body["sent_at"] is not None
+    assert body["delivery_error"] == ""
     assert body["invited_by"] == str(tenant_a.users[role].pk)
     assert body["accepted_at"] is None
 
@@ -113,7 +132,10 @@ def test_api_key_cannot_create_invitations(tenant_a, api_client):
     assert _invite(api_client).status_code == 403
 
 
-@pytest.mark.parametrize(("method", "path"), [("get", URL), ("post", URL), ("delete", f"{URL}{ZERO_UUID}/")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", URL), ("post", URL), ("delete", f"{URL}{ZERO_UUID}/"), ("post", RESEND_URL.format(ZERO_UUID))],
+)
 def test_no_credential_gets_401_on_invitation_management(api_client, method, path):
     response = getattr(api_client, method)(path)
     assert response.status_code == 401
@@ -281,6 +303,115 @@ def test_invitation_expires_after_the_configured_lifetime(clients_a, settings):
     _invite(clients_a[Role.ADMIN])
     expires_at = Invitation.objects.get().expires_at
     assert before + timedelta(days=3) <= expires_at <= timezone.now() + timedelta(days=3)
+
+
+# Delivery: the email is a job
+
+
+def _refuse_mail(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> int:
+        raise smtplib.SMTPServerDisconnected("mail server gone")
+
+    monkeypatch.setattr(invitations, "send_mail", refuse)
+
+
+def test_an_invitation_whose_email_cannot_be_sent_is_created_and_reads_failed(clients_a, monkeypatch):
+    _refuse_mail(monkeypatch)
+    response = _invite(clients_a[Role.ADMIN], "unlucky@example.com")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "pending"
+    assert body["delivery_status"] == "failed"
+    assert body["sent_at"] is None
+    assert body["delivery_error"] == "SMTPServerDisconnected: mail server gone"
+    listed = clients_a[Role.ADMIN].get(URL).json()["results"]
+    assert [(row["id"], row["delivery_status"]) for row in listed] == [(body["id"], "failed")]
+    assert mail.outbox == []
+
+
+# Resending
+
+
+def test_resend_emails_a_new_token_and_the_previous_one_stops_working(clients_a):
+    client = clients_a[Role.ADMIN]
+    first_token = _invite_and_get_token(client, "again@example.com")
+    invitation_id = Invitation.objects.get().pk
+
+    response = client.post(RESEND_URL.format(invitation_id))
+
+    assert response.status_code == 202, response.content
+    assert response.json()["id"] == str(invitation_id)
+    assert response.json()["delivery_status"] == "sent"
+    assert len(mail.outbox) == 2
+    second_token = _token_from_last_email()
+    assert second_token != first_token
+    refused = _accept(APIClient(), first_token, username="late", password=NEW_PASSWORD)
+    assert refused.status_code == 400
+    assert _codes(refused) == "invitation_invalid"
+    assert _accept(APIClient(), second_token, username="prompt", password=NEW_PASSWORD).status_code == 201
+
+
+def test_resend_after_a_failed_delivery_sends_the_email(clients_a, monkeypatch):
+    client = clients_a[Role.ADMIN]
+    _refuse_mail(monkeypatch)
+    invitation_id = _invite(client, "retry@example.com").json()["id"]
+    monkeypatch.undo()
+
+    response = client.post(RESEND_URL.format(invitation_id))
+
+    assert response.status_code == 202
+    assert response.json()["delivery_status"] == "sent"
+    assert response.json()["delivery_error"] == ""
+    assert [message.to for message in mail.outbox] == [["retry@example.com"]]
+    event = AuditEvent.objects.get(action="invitation.resent")
+    assert event.changes == {"delivery_status": ["failed", "queued"]}
+
+
+@pytest.mark.parametrize("status", ["accepted", "revoked", "expired"])
+def test_resending_an_invitation_that_is_not_pending_is_a_conflict(clients_a, one_of_each_status, status):
+    invitation = one_of_each_status[status]
+    response = clients_a[Role.ADMIN].post(RESEND_URL.format(invitation.pk))
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"Only a pending invitation can be sent again; this one is {status}.",
+        "code": "invitation_not_pending",
+    }
+    assert mail.outbox == []
+    assert Invitation.objects.get(pk=invitation.pk).token_hash == invitation.token_hash
+
+
+def test_resending_another_organizations_invitation_is_404(clients_a, clients_b):
+    theirs = _invite(clients_b[Role.ADMIN]).json()["id"]
+    token_hash = Invitation.objects.get(pk=theirs).token_hash
+    assert clients_a[Role.OWNER].post(RESEND_URL.format(theirs)).status_code == 404
+    assert len(mail.outbox) == 1
+    assert Invitation.objects.get(pk=theirs).token_hash == token_hash
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.VIEWER])
+def test_member_and_viewer_cannot_resend_invitations(clients_a, role):
+    invitation_id = _invite(clients_a[Role.ADMIN]).json()["id"]
+    assert clients_a[role].post(RESEND_URL.format(invitation_id)).status_code == 403
+    assert len(mail.outbox) == 1
+
+
+def test_admin_cannot_resend_an_owners_invitation(clients_a):
+    invitation_id = _invite(clients_a[Role.OWNER], "boss@example.com", "owner").json()["id"]
+    response = clients_a[Role.ADMIN].post(RESEND_URL.format(invitation_id))
+    assert response.status_code == 403
+    assert clients_a[Role.OWNER].post(RESEND_URL.format(invitation_id)).status_code == 202
+
+
+def test_resending_counts_against_the_hourly_limit(clients_a, settings):
+    settings.INVITATIONS_PER_HOUR = 2
+    client = clients_a[Role.ADMIN]
+    invitation_id = _invite(client, "limit@example.com").json()["id"]
+    assert client.post(RESEND_URL.format(invitation_id)).status_code == 202
+    response = client.post(RESEND_URL.format(invitation_id))
+    assert response.status_code == 429
+    assert _codes(response) == "throttled"
+    assert _invite(client, "other@example.com").status_code == 429
+    assert len(mail.outbox) == 2
 
 
 # Rate limit

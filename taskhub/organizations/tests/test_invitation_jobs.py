@@ -1,0 +1,101 @@
+"""The invitation email's job row (PostgreSQL, the queue on): in the request's transaction, never a token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from taskhub.core import jobs
+from taskhub.core.errors import DomainError
+from taskhub.organizations.models import Invitation
+from taskhub.organizations.services import invitations
+from taskhub.tenancy.roles import Role
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue lives in PostgreSQL")
+
+URL = "/api/v1/invitations/"
+
+
+def _empty_queue() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, procrastinate_workers"
+        )
+
+
+@pytest.fixture
+def queue(settings, transactional_db):
+    """Jobs go to an empty queue instead of running inline (a flush leaves procrastinate's tables alone)."""
+    settings.JOBS_INLINE = False
+    _empty_queue()
+    yield
+    _empty_queue()
+
+
+def _job_rows() -> list[tuple[str, dict[str, Any]]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
+        return [(name, args if isinstance(args, dict) else json.loads(args)) for name, args in cursor]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_leaves_one_job_naming_it_its_organization_and_request_but_no_token(queue, clients_a, tenant_a):
+    response = clients_a[Role.ADMIN].post(
+        URL, {"email": "queued@example.com"}, format="json", HTTP_X_REQUEST_ID="req-inv-1"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["delivery_status"] == "queued"
+    assert response["X-Request-ID"] == "req-inv-1"
+    invitation = Invitation.objects.get()
+    assert _job_rows() == [
+        (
+            "organizations.send_invitation_email",
+            {
+                "organization_id": str(tenant_a.organization.pk),
+                "request_id": "req-inv-1",
+                "invitation_id": str(invitation.pk),
+            },
+        )
+    ]
+    # Nothing in the job can open the invitation: not even the hash it holds until the job sends.
+    args = json.dumps(_job_rows()[0][1])
+    assert invitation.token_hash not in args
+    assert "token" not in args
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_fails_after_queueing_the_email_leaves_no_job(queue, clients_a, monkeypatch):
+    enqueue = jobs.enqueue
+    queued: list[int | None] = []
+
+    def enqueue_then_fail(*args: Any, **kwargs: Any) -> int | None:
+        queued.append(enqueue(*args, **kwargs))
+        raise DomainError("Something after the job went wrong.", code="late_failure")
+
+    monkeypatch.setattr(invitations.jobs, "enqueue", enqueue_then_fail)
+    response = clients_a[Role.ADMIN].post(URL, {"email": "lost@example.com"}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "late_failure"
+    assert len(queued) == 1
+    assert queued[0] is not None
+    assert not Invitation.objects.exists()
+    assert _job_rows() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_queues_one_more_job_for_the_same_invitation(queue, clients_a):
+    client = clients_a[Role.ADMIN]
+    invitation_id = client.post(URL, {"email": "twice@example.com"}, format="json").json()["id"]
+    response = client.post(f"{URL}{invitation_id}/resend/", HTTP_X_REQUEST_ID="req-resend")
+    assert response.status_code == 202, response.content
+    assert response.json()["delivery_status"] == "queued"
+    rows = _job_rows()
+    assert [(name, args["invitation_id"]) for name, args in rows] == [
+        ("organizations.send_invitation_email", invitation_id)
+    ] * 2
+    assert rows[1][1]["request_id"] == "req-resend"
