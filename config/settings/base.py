@@ -167,10 +167,23 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.string("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Organization exports (docs/exports.md): files on this host's disk by default; with more than
+# one worker host, a storage every host reaches (EXPORTS_STORAGE_BACKEND, e.g. django-storages'
+# "storages.backends.s3.S3Storage", configured by its own AWS_* settings).
+EXPORTS_DIR = Path(env.string("EXPORTS_DIR", str(BASE_DIR / "exports")))
+EXPORTS_STORAGE_BACKEND = env.string("EXPORTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "exports": {
+        "BACKEND": EXPORTS_STORAGE_BACKEND,
+        "OPTIONS": {"location": str(EXPORTS_DIR)}
+        if EXPORTS_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage"
+        else {},
+    },
 }
+# An export's file is downloadable this long, then deleted (its status reads "expired").
+EXPORTS_RETENTION_HOURS = env.integer("EXPORTS_RETENTION_HOURS", 24, minimum=1)
 # Hashed names never change content, so WhiteNoise and any CDN in front may keep them for a year.
 WHITENOISE_MAX_AGE = 31536000
 
@@ -347,6 +360,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "taskhub.tenancy.roles.Role",
         "ApiKeyRoleEnum": "taskhub.tenancy.roles.API_KEY_ROLE_CHOICES",
         "InvitationStatusEnum": "taskhub.organizations.models.InvitationStatus",
+        "OrganizationExportStatusEnum": "taskhub.organizations.models.ExportStatus",
         "InvitationDeliveryStatusEnum": "taskhub.organizations.models.InvitationDeliveryStatus",
         "ActorTypeEnum": ["user", "api_key"],
         "ProjectStatusEnum": "taskhub.projects.models.ProjectStatus",

@@ -58,6 +58,7 @@ class JobSpec:
     function: JobFunction
     on_failure: JobFunction | None
     queue: str
+    snapshot: bool = False
 
 
 _jobs: dict[str, JobSpec] = {}
@@ -103,8 +104,23 @@ def job_log_context(*, name: str, organization_id: str, request_id: str | None, 
         current_job.reset(job_token)
 
 
+@contextmanager
+def _transaction(snapshot: bool) -> Iterator[None]:
+    """The job's own transaction; with ``snapshot``, one view of the database for all of it (REPEATABLE READ)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not snapshot or connection.vendor != "postgresql" or connection.in_atomic_block:
+        # Inline, the job is a savepoint of its caller's transaction and sees what the caller sees.
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # The first statement of the transaction, as PostgreSQL requires.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def _run(spec: JobSpec, organization_id: str, kwargs: dict[str, Any]) -> None:
-    with rls.scoped(organization_id=organization_id):
+    with _transaction(spec.snapshot), rls.scoped(organization_id=organization_id):
         spec.function(organization_id=UUID(organization_id), **kwargs)
 
 
@@ -120,17 +136,19 @@ def _fail(spec: JobSpec, organization_id: str, kwargs: dict[str, Any], exc: Base
 
 
 def tenant_job(
-    name: str, *, on_failure: JobFunction | None = None, queue: str = "default"
+    name: str, *, on_failure: JobFunction | None = None, queue: str = "default", snapshot: bool = False
 ) -> Callable[[JobFunction], JobFunction]:
     """Declare ``function(*, organization_id, **kwargs)`` a job of one organization.
 
     ``on_failure(*, organization_id, error, **kwargs)`` runs once the job has failed for good.
+    ``snapshot``: every query of the job sees the database as of its start (a job reading many
+    tables that must agree with each other, like an export).
     Keyword arguments must be JSON (ids as strings); never a secret: the queue's rows are
     readable by every process of the app and are in backups.
     """
 
     def declare(function: JobFunction) -> JobFunction:
-        spec = JobSpec(name=name, function=function, on_failure=on_failure, queue=queue)
+        spec = JobSpec(name=name, function=function, on_failure=on_failure, queue=queue, snapshot=snapshot)
         if name in _jobs and _jobs[name].function is not function:
             raise RuntimeError(f"two jobs are named {name!r}")
         _jobs[name] = spec
@@ -228,6 +246,16 @@ class QueueState:
     oldest_due_seconds: float
     # None when no worker has ever registered.
     worker_silent_seconds: float | None
+
+
+def job_running(job_id: int, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Return whether a worker is running the queued job ``job_id`` now."""
+    if not queue_enabled():
+        return False
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT status = 'doing' FROM procrastinate_jobs WHERE id = %s", [job_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def queue_enabled() -> bool:

@@ -1,4 +1,4 @@
-"""The organizations app's jobs (taskhub.core.jobs): the invitation email."""
+"""The organizations app's jobs (taskhub.core.jobs): the invitation email, the owner's export."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import smtplib
 from uuid import UUID
 
 from taskhub.core.jobs import PermanentJobError, tenant_job
+from taskhub.organizations.services.exports import EXPIRE_JOB, EXPORT_JOB, export_expire, export_fail, export_run
 from taskhub.organizations.services.invitations import SEND_JOB, invitation_email_failed, invitation_email_send
 
 logger = logging.getLogger(__name__)
@@ -32,3 +33,15 @@ def send_invitation_email(*, organization_id: UUID, invitation_id: str) -> None:
         raise PermanentJobError("the mail server refused the invitation's address") from exc
     if not sent:
         logger.info("invitation no longer pending: no email sent", extra={"invitation_id": invitation_id})
+
+
+@tenant_job(EXPORT_JOB, on_failure=export_fail, snapshot=True)
+def write_organization_export(*, organization_id: UUID, export_id: str) -> None:
+    """Write an owner's export: gzip NDJSON from server-side cursors, every table as of one snapshot."""
+    export_run(organization_id=organization_id, export_id=export_id)
+
+
+@tenant_job(EXPIRE_JOB)
+def expire_organization_export(*, organization_id: UUID, export_id: str) -> None:
+    """Delete an export's file once its retention (EXPORTS_RETENTION_HOURS) is over."""
+    export_expire(organization_id=organization_id, export_id=export_id)

@@ -3,6 +3,7 @@ from django.db import models
 from django.utils import timezone
 
 from taskhub.core.models import BaseModel
+from taskhub.tenancy.models import TenantModel
 from taskhub.tenancy.roles import Role
 
 
@@ -90,3 +91,59 @@ class Invitation(BaseModel):
         if self.expires_at <= timezone.now():
             return InvitationStatus.EXPIRED
         return InvitationStatus.PENDING
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class OrganizationExport(TenantModel):
+    """One owner's export of the organization: a gzip NDJSON file written by a job (docs/exports.md).
+
+    ``status`` is stored as the job leaves it; a ready export past ``expires_at`` reads as
+    expired (``state``) before the delayed job or ``purge_exports`` deletes its file.
+    """
+
+    status = models.CharField(max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The queue's job id, while queued: a worker holding it makes the export read "running".
+    job_id = models.BigIntegerField(null=True, blank=True)
+    # The file's name in STORAGES["exports"]; empty until ready and again once deleted.
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    size = models.BigIntegerField(null=True, blank=True)
+    # SHA-256 of the file, and rows written per table.
+    checksum = models.CharField(max_length=64, blank=True, default="")
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    # Not part of what an export carries: its files stay on the instance that wrote them.
+    exported = False
+
+    class Meta:
+        constraints = [
+            # One export at a time per organization (queued or running), also against a race.
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="organizations_export_one_pending",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="export_org_created_idx")]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.organization_id} ({self.status})"
+
+    @property
+    def state(self) -> ExportStatus:
+        if self.status == ExportStatus.READY and self.expires_at is not None and self.expires_at <= timezone.now():
+            return ExportStatus.EXPIRED
+        return ExportStatus(self.status)

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from taskhub.core import rls
-from taskhub.organizations.models import Invitation, Membership, Organization
+from taskhub.core import jobs, rls
+from taskhub.organizations.models import ExportStatus, Invitation, Membership, Organization, OrganizationExport
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +96,14 @@ def invitation_list(*, organization_id: UUID | str) -> QuerySet[Invitation]:
 def organization_queryset(*, organization_id: UUID | str) -> QuerySet[Organization]:
     """Return the caller's organization as a one-row queryset, for the tenant API base."""
     return Organization.objects.filter(pk=organization_id)
+
+
+def export_list(*, organization_id: UUID | str) -> QuerySet[OrganizationExport]:
+    return OrganizationExport.objects.filter(organization_id=organization_id).order_by("-created_at")
+
+
+def export_status(export: OrganizationExport) -> ExportStatus:
+    """The export's status as a client sees it: running while a worker holds its job, expired after retention."""
+    if export.status == ExportStatus.QUEUED and export.job_id is not None and jobs.job_running(export.job_id):
+        return ExportStatus.RUNNING
+    return export.state

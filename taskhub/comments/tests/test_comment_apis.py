@@ -1,5 +1,6 @@
 """Comments through the HTTP API: who may write, edit and delete them, what a body may be, audit, isolation."""
 
+import io
 from typing import Any
 from uuid import uuid4
 
@@ -11,7 +12,7 @@ from taskhub.audit.models import AuditEvent
 from taskhub.comments.models import Comment
 from taskhub.core import rls
 from taskhub.organizations.models import Organization
-from taskhub.organizations.transfer import export_json, import_json
+from taskhub.organizations.transfer import export_to, import_file
 from taskhub.tasks.models import Task
 from taskhub.tenancy.roles import Role
 
@@ -547,7 +548,10 @@ def test_an_exported_organization_imports_with_its_comments(clients_a, api_key_c
     make_comment(task, member, "From a person")
     assert post(api_key_client("member"), task, "From a key").status_code == 201
 
-    copy = import_json(export_json(organization=tenant_a.organization.slug), slug="org-a-copy", new_ids=True)
+    exported = io.BytesIO()
+    export_to(exported, organization=tenant_a.organization.slug)
+    exported.seek(0)
+    copy = import_file(exported, slug="org-a-copy", new_ids=True)
 
     with rls.bypass("test: read the copy"):
         copied = {c.body: c for c in Comment.objects.filter(organization=copy)}

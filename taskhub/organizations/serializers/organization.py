@@ -16,13 +16,3 @@ class OrganizationSerializer(serializers.ModelSerializer[Organization]):
 class OrganizationUpdateSerializer(serializers.Serializer[Any]):
     name = fields.CharField(max_length=200, required=False)
     slug = fields.SlugField(max_length=60, required=False)
-
-
-class OrganizationExportSerializer(serializers.Serializer[Any]):
-    exported_at = serializers.DateTimeField()
-    organization = serializers.DictField()
-    users = serializers.ListField(child=serializers.DictField())
-    tables = serializers.DictField(
-        child=serializers.ListField(child=serializers.DictField()),
-        help_text="Rows of every tenant-owned table, keyed by app_label.model.",
-    )

@@ -2,11 +2,14 @@
 
 The round trip deletes the organization after exporting it and imports it back; what its
 members see through the API (projects, tasks, members, audit events, the organization) must be
-the same, ids and timestamps included. Runs on SQLite and PostgreSQL (under row-level security).
+the same, ids and timestamps included. A copy under another slug with new ids has the same rows
+per table and the same content checksums. A crafted file cannot write into another organization.
+Runs on SQLite and PostgreSQL (under row-level security).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from taskhub.accounts.models import ApiKey, User
 from taskhub.audit.models import AuditEvent
 from taskhub.core import rls
 from taskhub.core.actor import Actor
+from taskhub.organizations.export import organization_digests
 from taskhub.organizations.models import Invitation, Membership, Organization
 from taskhub.organizations.services.organizations import organization_delete
 from taskhub.projects.models import Project
@@ -47,7 +51,7 @@ def _owner(slug: str) -> Membership:
 def seeded(tmp_path) -> dict[str, Any]:
     call_command("seed_tenants", organizations=2, projects=2, tasks=4, prefix="move")
     organization = Organization.objects.get(slug="move-1")
-    path = tmp_path / "move-1.json"
+    path = tmp_path / "move-1.ndjson.gz"
     call_command("export_organization", "move-1", output=str(path))
     return {"organization": organization, "path": path}
 
@@ -87,9 +91,9 @@ def test_round_trip_gives_members_the_same_api_view(seeded, client_for):
 
 
 def test_export_carries_no_secret(seeded):
-    text = seeded["path"].read_text()
-    data = json.loads(text)
-    assert set(data["tables"]) >= {"projects.project", "tasks.task", "organizations.membership"}
+    text = gzip.decompress(seeded["path"].read_bytes()).decode()
+    tables = {json.loads(line).get("table") for line in text.splitlines()}
+    assert tables >= {"projects.project", "tasks.task", "organizations.membership"}
     assert "key_hash" not in text
     assert "token_hash" not in text
     assert "password" not in text
@@ -149,3 +153,103 @@ def test_import_rejects_a_file_that_is_not_an_export(tmp_path):
         call_command("import_organization", str(path))
     with pytest.raises(CommandError, match="No organization"):
         call_command("export_organization", "nope", output=str(tmp_path / "y.json"))
+
+
+def _digests(organization: Organization) -> dict[str, tuple[int, str]]:
+    with rls.bypass("test: digest an organization"):
+        return organization_digests(organization_id=organization.pk)
+
+
+# Tables an import changes on purpose: invitations arrive revoked, API keys stay behind.
+CHANGED_BY_IMPORT = {"organizations.invitation", "accounts.apikey"}
+
+
+def test_a_copy_with_new_ids_has_the_same_rows_and_checksums(seeded):
+    call_command("import_organization", str(seeded["path"]), slug="move-copy", new_ids=True)
+
+    original = _digests(seeded["organization"])
+    copy = _digests(Organization.objects.get(slug="move-copy"))
+    assert original["tasks.task"][0] == 8
+    assert {k: v for k, v in copy.items() if k not in CHANGED_BY_IMPORT} == {
+        k: v for k, v in original.items() if k not in CHANGED_BY_IMPORT
+    }
+    assert copy["organizations.invitation"][0] == original["organizations.invitation"][0]
+    assert copy["accounts.apikey"][0] == 0
+
+
+def _rewrite(path: Path, target: Path, change: Any) -> None:
+    lines = [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    lines = change(lines)
+    target.write_bytes(gzip.compress(b"".join(json.dumps(line).encode() + b"\n" for line in lines)))
+
+
+def _row_counts() -> dict[str, int]:
+    from taskhub.tenancy.registry import tenant_models  # noqa: PLC0415
+
+    with rls.bypass("test: count rows"):
+        counts = {m._meta.label_lower: m._default_manager.count() for m in tenant_models()}
+        counts["organizations.organization"] = Organization.objects.count()
+        counts["accounts.user"] = User.objects.count()
+    return counts
+
+
+def test_a_row_of_another_organization_is_refused_and_nothing_is_written(seeded, tmp_path):
+    other = Organization.objects.get(slug="move-2")
+
+    def smuggle(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The last task of the file claims to be the other organization's.
+        task = next(line for line in reversed(lines) if line.get("table") == "tasks.task")
+        task["row"]["organization_id"] = str(other.pk)
+        return lines
+
+    crafted = tmp_path / "crafted.ndjson.gz"
+    _rewrite(seeded["path"], crafted, smuggle)
+    refusal = f"belongs to organization {other.pk}"
+    before = _row_counts()
+
+    with pytest.raises(CommandError, match=refusal):
+        call_command("import_organization", str(crafted), slug="move-copy", new_ids=True)
+    assert _row_counts() == before
+    assert not Organization.objects.filter(slug="move-copy").exists()
+
+    # With the exported ids free (the organization moved away), as they are: refused as well.
+    _delete(seeded["organization"])
+    before = _row_counts()
+    with pytest.raises(CommandError, match=refusal):
+        call_command("import_organization", str(crafted))
+    assert _row_counts() == before
+
+
+def test_a_file_cut_short_is_refused(seeded, tmp_path):
+    cut = tmp_path / "cut.ndjson.gz"
+    _rewrite(seeded["path"], cut, lambda lines: lines[: len(lines) // 2])
+    before = _row_counts()
+
+    with pytest.raises(CommandError, match="cut short"):
+        call_command("import_organization", str(cut), slug="move-copy", new_ids=True)
+
+    assert _row_counts() == before
+
+
+def test_the_earlier_json_document_still_imports(seeded, tmp_path):
+    lines = [json.loads(line) for line in gzip.decompress(seeded["path"].read_bytes()).splitlines()]
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        if "table" in line:
+            tables.setdefault(line["table"], []).append(line["row"])
+    document = {
+        "exported_at": lines[0]["exported_at"],
+        "organization": lines[0]["organization"],
+        "users": [line["user"] for line in lines if "user" in line],
+        "tables": tables,
+    }
+    path = tmp_path / "move-1.json"
+    path.write_text(json.dumps(document, indent=1))
+
+    call_command("import_organization", str(path), slug="move-old", new_ids=True)
+
+    copy = _digests(Organization.objects.get(slug="move-old"))
+    original = _digests(seeded["organization"])
+    assert {k: v for k, v in copy.items() if k not in CHANGED_BY_IMPORT} == {
+        k: v for k, v in original.items() if k not in CHANGED_BY_IMPORT
+    }

@@ -1,9 +1,7 @@
 import pytest
 
-from taskhub.accounts.api_keys import generate_key
-from taskhub.accounts.models import ApiKey
 from taskhub.audit.models import AuditEvent
-from taskhub.organizations.models import Invitation, Membership, Organization
+from taskhub.organizations.models import Membership, Organization
 from taskhub.tenancy.roles import Role
 
 
@@ -54,45 +52,3 @@ def test_deleting_the_organization_removes_its_rows_and_ends_its_tokens(clients_
     assert not Membership.objects.filter(organization_id=tenant_a.organization.pk).exists()
     assert clients_a[Role.VIEWER].get("/api/v1/organization/").status_code == 401
     assert Membership.objects.filter(organization=tenant_b.organization).count() == 4
-
-
-@pytest.mark.django_db
-def test_owner_exports_every_row_of_the_organization_without_secrets(clients_a, tenant_a, tenant_b):
-    generated = generate_key()
-    ApiKey.objects.create(
-        organization=tenant_a.organization,
-        name="ci",
-        role=Role.VIEWER,
-        prefix=generated.prefix,
-        key_hash=generated.key_hash,
-    )
-    Invitation.objects.create(
-        organization=tenant_a.organization,
-        email="new@example.com",
-        token_hash="f" * 64,
-        expires_at="2099-01-01T00:00:00Z",
-    )
-    clients_a[Role.ADMIN].patch("/api/v1/organization/", {"name": "Exported"})
-    response = clients_a[Role.OWNER].get("/api/v1/organization/export/")
-    assert response.status_code == 200
-    assert response["Content-Disposition"].startswith("attachment;")
-    body = response.json()
-    tables = body["tables"]
-    assert body["organization"]["id"] == str(tenant_a.organization.pk)
-    assert len(tables["organizations.membership"]) == 4
-    assert len(tables["accounts.apikey"]) == 1
-    assert len(tables["organizations.invitation"]) == 1
-    assert any(e["action"] == "organization.updated" for e in tables["audit.auditevent"])
-    assert {u["username"] for u in body["users"]} == {"owner-a", "admin-a", "member-a", "viewer-a"}
-    text = response.content.decode()
-    assert generated.key_hash not in text
-    assert "f" * 64 not in text
-    assert "password" not in text
-    assert "org-b" not in text
-    assert str(tenant_b.organization.pk) not in text
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("role", [Role.ADMIN, Role.MEMBER, Role.VIEWER])
-def test_only_an_owner_exports(clients_a, role):
-    assert clients_a[role].get("/api/v1/organization/export/").status_code == 403

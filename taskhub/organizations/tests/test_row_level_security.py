@@ -51,6 +51,8 @@ def two_tenants_with_rows(tenant_a, tenant_b, clients_a, clients_b):
         assert project.status_code == 201, project.content
         task = admin.post("/api/v1/tasks/", {"project": project.json()["id"], "title": "Stay inside"})
         assert task.status_code == 201, task.content
+        # An export: owners only, written by a job (inline in the tests).
+        assert clients[Role.OWNER].post("/api/v1/organization/exports/").status_code == 202
         # Every other tenant table (a resource added later, comments under the task), from its create route.
         populate_the_rest(admin, str(tenant.users[Role.MEMBER].pk))
     return tenant_a, tenant_b

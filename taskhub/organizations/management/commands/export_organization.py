@@ -1,29 +1,30 @@
-"""Write one organization's export (every row it owns, secrets excluded) to a JSON file."""
+"""Write one organization's export (every row it owns, secrets excluded) as gzip NDJSON."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from taskhub.organizations.transfer import TransferError, export_json
+from taskhub.organizations.transfer import TransferError, export_file
 
 
 class Command(BaseCommand):
-    help = "Export an organization (by slug or id) to JSON, for import_organization on another instance."
+    help = (
+        "Export an organization (by slug or id) as gzip-compressed NDJSON (docs/exports.md), "
+        "for import_organization on another instance. Reads as the platform role, streaming."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("organization", help="slug or id")
-        parser.add_argument("--output", "-o", help="file to write (default: stdout)")
+        parser.add_argument("--output", "-o", help="file to write, e.g. acme.ndjson.gz (default: stdout)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            text = export_json(organization=options["organization"])
+            written = export_file(options["output"], organization=options["organization"])
         except TransferError as exc:
             raise CommandError(str(exc)) from exc
-        if options["output"]:
-            Path(options["output"]).write_text(text + "\n")
-            self.stderr.write(f"Wrote {options['output']}.")
-        else:
-            self.stdout.write(text)
+        rows = sum(written.counts.values())
+        self.stderr.write(
+            f"Wrote {options['output'] or 'stdout'}: {rows} rows, {written.size} bytes, sha256 {written.sha256}."
+        )

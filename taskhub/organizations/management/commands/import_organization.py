@@ -1,4 +1,4 @@
-"""Recreate an organization from an export_organization file (see taskhub.organizations.transfer)."""
+"""Recreate an organization from an export file (see taskhub.organizations.transfer)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from taskhub.organizations.transfer import TransferError, import_json
+from taskhub.organizations.transfer import TransferError, import_file
 
 
 class Command(BaseCommand):
     help = (
-        "Import an organization export. Users are matched by username (missing ones are created "
-        "without a usable password); invitations arrive revoked; API keys are not imported."
+        "Import an organization export (gzip NDJSON, or the earlier JSON document), streaming. Users are "
+        "matched by username (missing ones are created without a usable password); invitations arrive "
+        "revoked; API keys are not imported. Every row must belong to the file's organization."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="the JSON written by export_organization")
+        parser.add_argument("file", help="the file written by export_organization or downloaded from the API")
         parser.add_argument("--slug", help="import under this slug instead of the exported one")
         parser.add_argument(
             "--new-ids", action="store_true", help="give every row a new id (when the exported ids exist here)"
@@ -25,9 +26,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            organization = import_json(
-                Path(options["file"]).read_text(), slug=options["slug"], new_ids=options["new_ids"]
-            )
+            with Path(options["file"]).open("rb") as source:
+                organization = import_file(source, slug=options["slug"], new_ids=options["new_ids"])
         except (TransferError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Imported organization '{organization.slug}' ({organization.pk}).")
