@@ -61,8 +61,10 @@ WORKERS = 2
 SERVER_ENVIRONMENT = {
     **{f"THROTTLE_{scope}_RATE": "1000000/min" for scope in ("ANON", "USER", "ORGANIZATION", "SIGN_IN")},
     "AXES_FAILURE_LIMIT": "1000000",
-    # Invitation tokens go out by email: printed to the server's log, where seeding reads them.
+    # Invitation tokens go out by email: printed to the server's log, where seeding reads them. Jobs
+    # run inline, so the email is out before the request answers (no worker to wait for).
     "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+    "JOBS_INLINE": "True",
 }
 TOKEN_IN_EMAIL = re.compile(r"invitation token into the app: (\S+)")
 
@@ -248,13 +250,15 @@ def wfc_document(*accounts: tuple[str, Account]) -> dict[str, Any]:
 # Operations where a schema-valid request can break a rule no schema states, answered 400 as the
 # contract says: a wrong current password, a password too common or too like the username, an
 # invitation token that does not exist, a project key already taken, a task's project or assignee
-# outside the organization, the last owner leaving or being demoted, revoking an invitation that
-# is no longer pending. positive_data_acceptance accepts 400 there, and only there.
+# outside the organization, the last owner leaving or being demoted, revoking (400) or resending
+# (409) an invitation that is no longer pending. positive_data_acceptance accepts 400 there, and
+# only there.
 RULE_BOUND_OPERATIONS = [
     ("POST", f"{API}/auth/password/change/"),
     ("POST", f"{API}/auth/register/"),
     ("POST", f"{API}/invitations/accept/"),
     ("DELETE", f"{API}/invitations/{{id}}/"),
+    ("POST", f"{API}/invitations/{{id}}/resend/"),
     ("PATCH", f"{API}/members/{{id}}/"),
     ("DELETE", f"{API}/members/{{id}}/"),
     ("POST", f"{API}/projects/"),
