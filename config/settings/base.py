@@ -224,6 +224,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["taskhub.core.renderers.JSONRenderer"],
+    # OPTIONS describes a request body only where a view takes one (a bodiless POST has no form).
+    "DEFAULT_METADATA_CLASS": "taskhub.core.metadata.ApiMetadata",
     "DEFAULT_PARSER_CLASSES": ["taskhub.core.parsers.StrictJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "taskhub.core.throttling.AnonymousThrottle",

@@ -20,3 +20,7 @@ class OrganizationsConfig(AppConfig):
                 "invitation.manage": Role.ADMIN,
             }
         )
+        from taskhub.organizations.services.exports import seed_exports  # noqa: PLC0415 - models are loaded now
+        from taskhub.tenancy.seeding import register_seeder  # noqa: PLC0415
+
+        register_seeder(seed_exports)

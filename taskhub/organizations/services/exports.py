@@ -177,3 +177,19 @@ def exports_purge(*, now: datetime | None = None) -> tuple[int, int]:
                 storage.delete(path)
                 leftovers += 1
     return expired, leftovers
+
+
+def seed_exports(*, organization_id: UUID, actor: Actor) -> None:
+    """One past export, its file long deleted (``seed_tenants``, taskhub.tenancy.seeding).
+
+    A record, not a file: seeding queues no job and writes nothing to the exports storage.
+    """
+    finished = timezone.now() - timedelta(days=2)
+    OrganizationExport.objects.create(
+        organization_id=organization_id,
+        requested_by_id=actor.user_id,
+        status=ExportStatus.EXPIRED,
+        started_at=finished - timedelta(seconds=5),
+        finished_at=finished,
+        expires_at=finished + timedelta(hours=settings.EXPORTS_RETENTION_HOURS),
+    )
