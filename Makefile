@@ -32,8 +32,12 @@ run: $(VENV)/.installed-run
 worker: $(VENV)/.installed-run
 	$(PY) manage.py worker $(WORKER_ARGS)
 
+# Two pytest-xdist workers, a test module to each in turn (conftest.py: the slowest first); each
+# worker has its own test database (and Redis database: config/settings/test.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -40,6 +40,32 @@ class Tenant:
         return self.users[Role.OWNER]
 
 
+# ``make test`` runs the suite in pytest-xdist workers, a module to a worker (--dist loadfile: a
+# module's fixtures, like the end-to-end tests' private servers, start once), in collection
+# order (--no-loadscope-reorder). These modules take the longest (a minute or more in CI's
+# PostgreSQL pass): they start first, so no worker is left running one of them alone at the end.
+SLOW_MODULES_FIRST = (
+    "taskhub/core/tests/test_schemathesis_e2e.py",
+    "taskhub/core/tests/test_nginx_e2e.py",
+    "taskhub/organizations/tests/test_isolation_walk.py",
+    "taskhub/organizations/tests/test_migrations_reversible.py",
+    "tests/test_backup_restore.py",
+    "taskhub/organizations/tests/test_pgbouncer_e2e.py",
+    "taskhub/core/tests/test_swagger_ui_browser.py",
+    "taskhub/core/tests/test_degradation.py",
+    "taskhub/core/tests/test_compose_roles.py",
+    "taskhub/accounts/tests/test_readme_walkthrough.py",
+    "taskhub/core/tests/test_security_headers.py",
+    "taskhub/organizations/tests/test_isolation_properties.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests of ``SLOW_MODULES_FIRST`` first, in that order; the rest keep theirs."""
+    first = {module: rank for rank, module in enumerate(SLOW_MODULES_FIRST)}
+    items.sort(key=lambda item: first.get(item.nodeid.split("::", 1)[0], len(first)))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()

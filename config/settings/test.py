@@ -1,9 +1,13 @@
 """Tests: the database and Redis come from the same variables as production."""
 
+import os
 import secrets
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import SIMPLE_JWT, jwt_keys
+from config.settings.base import CACHES, SIMPLE_JWT, USES_REDIS, jwt_keys
 
 DEBUG = False
 # Fresh per run: tests must never depend on a known key.
@@ -51,3 +55,18 @@ if "platform" in DATABASES:
         **{key: DATABASES["platform"][key] for key in ("USER", "PASSWORD", "HOST", "PORT")},
     }
     del DATABASES["platform"]
+
+# pytest-xdist (``make test`` runs the suite in worker processes gw0, gw1...): as pytest-django
+# gives each worker its own test database, each gets its own Redis database, the one REDIS_URL
+# names plus the worker's number, since every test clears the cache (conftest.py) and the
+# throttle, lockout and idempotency tests count on what they stored. CI's REDIS_URL leaves room.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if USES_REDIS and _XDIST_WORKER.startswith("gw"):
+    _redis = urlsplit(CACHES["default"]["LOCATION"])
+    _database = int(_redis.path.strip("/") or 0) + int(_XDIST_WORKER.removeprefix("gw"))
+    if _database > 15:  # Redis has 16 databases unless configured otherwise
+        raise ImproperlyConfigured(
+            f"pytest-xdist worker {_XDIST_WORKER} would use Redis database {_database} (REDIS_URL's plus the "
+            "worker's number): name a lower database in REDIS_URL or run fewer workers (make test TEST_WORKERS=...)"
+        )
+    CACHES = {"default": {**CACHES["default"], "LOCATION": _redis._replace(path=f"/{_database}").geturl()}}

@@ -191,6 +191,11 @@ def ids(messages) -> list[str]:
 RANDOM_KEY = secrets.token_urlsafe(64)
 
 
+def random_key_id(value: object) -> str | None:
+    """A parameter's test id with ``RANDOM_KEY`` named, not spelled: every pytest-xdist worker collects the same ids."""
+    return value.replace(RANDOM_KEY, "<random>") if isinstance(value, str) else None
+
+
 @pytest.mark.parametrize(
     "key",
     [
@@ -201,6 +206,7 @@ RANDOM_KEY = secrets.token_urlsafe(64)
         "<your secret here>" + RANDOM_KEY,
         "my-secret-key-" + RANDOM_KEY,
     ],
+    ids=random_key_id,
 )
 def test_placeholder_secret_keys_are_refused(settings, key):
     settings.SECRET_KEY = key
@@ -228,7 +234,9 @@ def test_jwt_signing_key_derived_from_secret_key_is_refused(settings):
     assert ids(deploy_checks.check_jwt_keys()) == ["taskhub.E105"]
 
 
-@pytest.mark.parametrize(("key", "check_id"), [("", "taskhub.E103"), ("replace-me-" + RANDOM_KEY, "taskhub.E104")])
+@pytest.mark.parametrize(
+    ("key", "check_id"), [("", "taskhub.E103"), ("replace-me-" + RANDOM_KEY, "taskhub.E104")], ids=random_key_id
+)
 def test_missing_or_placeholder_jwt_signing_key_is_refused(settings, key, check_id):
     settings.SIMPLE_JWT = hs256(key)
     assert ids(deploy_checks.check_jwt_keys()) == [check_id]

@@ -303,7 +303,18 @@ def test_an_empty_label_filters_nothing(clients_a, labelled):
     assert titles(clients_a[Role.VIEWER], label="") == ["t4", "t3", "t2", "t1"]
 
 
-@pytest.mark.parametrize("value", ["not-a-uuid", "bug", uuid4().hex, f"{{{uuid4()}}}", "1", "%(x)s"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not-a-uuid",
+        "bug",
+        # Fresh ids, under fixed names: every pytest-xdist worker must collect the same test ids.
+        pytest.param(uuid4().hex, id="uuid-hex"),
+        pytest.param(f"{{{uuid4()}}}", id="uuid-in-braces"),
+        "1",
+        "%(x)s",
+    ],
+)
 def test_label_that_is_no_id_is_a_400_naming_it(clients_a, labelled, labels, value):
     response = clients_a[Role.VIEWER].get(URL, {"label": [str(labels["bug"].pk), value]})
 
