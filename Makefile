@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run worker test lint fmt migrate clean bench load
+.PHONY: run worker test lint fmt migrate clean bench bench-export load
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ fmt: $(VENV)/.installed-dev
 # A private PostgreSQL, Redis and gunicorn, loaded by wrk; docs/benchmarks.md. BENCH_QUICK=1: about 2 minutes.
 bench: $(VENV)/.installed-run
 	$(PY) -m scripts.bench $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+
+# 200,000 tasks exported by a real worker (its peak RSS), imported back and compared; docs/benchmarks.md, "Exports".
+bench-export: $(VENV)/.installed-run
+	$(PY) -m scripts.bench.export $(BENCH_ARGS)
 
 # locustfile.py's users ramped to failure on the same private stack; prints the breaking point.
 load: $(VENV)/.installed-bench
