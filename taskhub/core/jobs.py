@@ -38,6 +38,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 from procrastinate import BaseRetryStrategy, JobContext, RetryDecision
 from procrastinate.contrib.django import app
+from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Job as QueuedJob
 
 from taskhub.core import rls
@@ -184,10 +185,18 @@ def tenant_job(
 
 
 def enqueue(
-    name: str, *, organization_id: UUID | str, schedule_in_seconds: float | None = None, **kwargs: Any
+    name: str,
+    *,
+    organization_id: UUID | str,
+    schedule_in_seconds: float | None = None,
+    once_key: str | None = None,
+    **kwargs: Any,
 ) -> int | None:
     """Queue the job ``name`` for ``organization_id`` in the current transaction; return its id.
 
+    ``once_key``: at most one job with this key waits in the queue. When one waits already (queued,
+    or waiting for a retry), no second job is made: the waiting one is made due now and its id
+    returned (a resent invitation gets one email, not one per click).
     Inline mode runs it now instead (see the module doc) and returns None.
     """
     spec = _jobs.get(name)
@@ -200,8 +209,22 @@ def enqueue(
             run_inline(spec, organization, request_id, kwargs)
         return None
     when = timezone.now() + timedelta(seconds=schedule_in_seconds) if schedule_in_seconds else None
-    task = app.configure_task(name, schedule_at=when)
-    job_id = task.defer(organization_id=organization, request_id=request_id, **kwargs)
+    task = app.configure_task(name, schedule_at=when, queueing_lock=once_key)
+    try:
+        # A savepoint: a refused insert must not abort the caller's transaction.
+        with transaction.atomic():
+            job_id = task.defer(organization_id=organization, request_id=request_id, **kwargs)
+    except AlreadyEnqueued:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(
+                "UPDATE procrastinate_jobs SET scheduled_at = NULL"
+                " WHERE queueing_lock = %s AND status = 'todo' RETURNING id",
+                [once_key],
+            )
+            row = cursor.fetchone()
+        waiting: int | None = row[0] if row else None
+        logger.info("job already waiting; made due now", extra={"job": name, "job_id": waiting})
+        return waiting
     logger.info("job queued", extra={"job": name, "job_id": job_id, "organization_id": organization})
     return job_id
 

@@ -107,7 +107,9 @@ class InvitationResendApi(TenantAPIView):
             "Queues the invitation email again with a new token: the link and token of every earlier email "
             "stop working at once, and the new one works when it arrives. Answers 202 with the invitation "
             "(`delivery_status` `queued` until the email is out). Counts against the organization's "
-            "`INVITATIONS_PER_HOUR` like a new invitation.",
+            "`INVITATIONS_PER_HOUR` like a new invitation. While an earlier email still waits to go out "
+            "(the mail server down, its retries pending), no second email is queued: the waiting one is "
+            "sent at once instead.",
             "409 `invitation_not_pending` for an invitation accepted, revoked or expired; 403 when an admin "
             "resends an owner's invitation; 404; 429 past the hourly limit.",
         ),

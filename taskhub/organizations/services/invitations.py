@@ -192,7 +192,14 @@ def _queue_email(invitation: Invitation) -> Invitation:
     Inline (no queue) the job has already run when ``enqueue`` returns: reading the row again
     shows whether it sent.
     """
-    jobs.enqueue(SEND_JOB, organization_id=invitation.organization_id, invitation_id=str(invitation.pk))
+    # One waiting email job per invitation: a resend while one waits (a mail outage's retries)
+    # makes that one due now instead of queueing another email.
+    jobs.enqueue(
+        SEND_JOB,
+        organization_id=invitation.organization_id,
+        once_key=f"invitation-email:{invitation.pk}",
+        invitation_id=str(invitation.pk),
+    )
     invitation.refresh_from_db()
     return invitation
 

@@ -88,12 +88,29 @@ def test_a_request_that_fails_after_queueing_the_email_leaves_no_job(queue, clie
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_resend_queues_one_more_job_for_the_same_invitation(queue, clients_a):
+def test_a_resend_while_the_email_job_waits_makes_it_due_now_instead_of_a_second_email(queue, clients_a):
     client = clients_a[Role.ADMIN]
     invitation_id = client.post(URL, {"email": "twice@example.com"}, format="json").json()["id"]
+    # The first attempt failed; the job waits for its retry in ten minutes.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE procrastinate_jobs SET scheduled_at = now() + interval '10 minutes'")
+    for _ in range(2):
+        response = client.post(f"{URL}{invitation_id}/resend/")
+        assert response.status_code == 202, response.content
+        assert response.json()["delivery_status"] == "queued"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT task_name, args->>'invitation_id', scheduled_at FROM procrastinate_jobs")
+        assert cursor.fetchall() == [("organizations.send_invitation_email", invitation_id, None)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_after_the_email_failed_for_good_queues_a_new_job(queue, clients_a):
+    client = clients_a[Role.ADMIN]
+    invitation_id = client.post(URL, {"email": "again@example.com"}, format="json").json()["id"]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE procrastinate_jobs SET status = 'failed'")
     response = client.post(f"{URL}{invitation_id}/resend/", HTTP_X_REQUEST_ID="req-resend")
     assert response.status_code == 202, response.content
-    assert response.json()["delivery_status"] == "queued"
     rows = _job_rows()
     assert [(name, args["invitation_id"]) for name, args in rows] == [
         ("organizations.send_invitation_email", invitation_id)
