@@ -225,6 +225,26 @@ def django_db_setup(django_db_setup, django_db_blocker):
         _use(settings.DATABASE_MIGRATION_CREDENTIALS)
 
 
+def _empty_job_queue() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, procrastinate_workers"
+        )
+
+
+@pytest.fixture
+def job_queue(settings, transactional_db):
+    """Jobs go to an empty queue instead of running inline (PostgreSQL; taskhub.core.jobs).
+
+    Committed for real, so a worker can see them; a database flush leaves procrastinate's tables
+    alone, so they are emptied before and after.
+    """
+    settings.JOBS_INLINE = False
+    _empty_job_queue()
+    yield
+    _empty_job_queue()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -51,22 +51,6 @@ def _clean_calls():
     FAILURES.clear()
 
 
-def _empty_queue() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, procrastinate_workers"
-        )
-
-
-@pytest.fixture
-def queue(settings, transactional_db):
-    """An empty queue that jobs go to (a database flush between tests leaves procrastinate's tables alone)."""
-    settings.JOBS_INLINE = False
-    _empty_queue()
-    yield
-    _empty_queue()
-
-
 def _job_rows() -> list[tuple[str, str, dict[str, Any]]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT task_name, status::text, args FROM procrastinate_jobs ORDER BY id")
@@ -145,7 +129,7 @@ def test_a_permanent_error_is_not_retried(settings):
 
 
 @postgresql_only
-def test_a_job_belongs_to_the_transaction_that_enqueued_it(queue):
+def test_a_job_belongs_to_the_transaction_that_enqueued_it(job_queue):
     organization = uuid.uuid4()
 
     def failing_change() -> None:
@@ -171,7 +155,7 @@ def test_a_job_belongs_to_the_transaction_that_enqueued_it(queue):
 
 
 @postgresql_only
-def test_a_worker_runs_queued_jobs_in_their_tenant_context_and_fails_them_for_good(queue, settings):
+def test_a_worker_runs_queued_jobs_in_their_tenant_context_and_fails_them_for_good(job_queue, settings):
     settings.JOBS_MAX_ATTEMPTS = 1
     organization = uuid.uuid4()
     with transaction.atomic():
@@ -196,13 +180,13 @@ def test_a_worker_runs_queued_jobs_in_their_tenant_context_and_fails_them_for_go
 
 
 @postgresql_only
-def test_retrying_a_job_that_did_not_fail_is_refused(queue):
+def test_retrying_a_job_that_did_not_fail_is_refused(job_queue):
     with pytest.raises(CommandError, match="job 999999"):
         call_command("jobs", "retry", "999999", stdout=StringIO())
 
 
 @postgresql_only
-def test_health_metrics_and_preflight_see_a_queue_that_lags(queue, settings, client, monkeypatch):
+def test_health_metrics_and_preflight_see_a_queue_that_lags(job_queue, settings, client, monkeypatch):
     settings.JOBS_HEALTH_MAX_AGE_SECONDS = 60
     settings.METRICS_TOKEN = "queue-metrics"
     monkeypatch.setattr(health, "_queue_checked", (float("-inf"), None))
@@ -234,7 +218,7 @@ def test_health_metrics_and_preflight_see_a_queue_that_lags(queue, settings, cli
 
 
 @postgresql_only
-def test_preflight_passes_while_a_worker_sends_heartbeats_and_fails_when_it_goes_silent(queue, settings):
+def test_preflight_passes_while_a_worker_sends_heartbeats_and_fails_when_it_goes_silent(job_queue, settings):
     settings.JOBS_WORKER_SEEN_SECONDS = 120
     worker_id = async_to_sync(app.job_manager.register_worker)()
 
@@ -255,7 +239,7 @@ def test_preflight_passes_while_a_worker_sends_heartbeats_and_fails_when_it_goes
 
 
 @postgresql_only
-def test_jobs_of_a_worker_that_died_are_given_back_to_the_queue(queue, settings):
+def test_jobs_of_a_worker_that_died_are_given_back_to_the_queue(job_queue, settings):
     settings.JOBS_STALLED_SECONDS = 60
     with transaction.atomic():
         job_id = jobs.enqueue("tests.record", organization_id=uuid.uuid4(), value="orphan")

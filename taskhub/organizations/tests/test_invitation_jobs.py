@@ -19,22 +19,6 @@ pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the q
 URL = "/api/v1/invitations/"
 
 
-def _empty_queue() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, procrastinate_workers"
-        )
-
-
-@pytest.fixture
-def queue(settings, transactional_db):
-    """Jobs go to an empty queue instead of running inline (a flush leaves procrastinate's tables alone)."""
-    settings.JOBS_INLINE = False
-    _empty_queue()
-    yield
-    _empty_queue()
-
-
 def _job_rows() -> list[tuple[str, dict[str, Any]]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
@@ -42,7 +26,9 @@ def _job_rows() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_invitation_leaves_one_job_naming_it_its_organization_and_request_but_no_token(queue, clients_a, tenant_a):
+def test_an_invitation_leaves_one_job_naming_it_its_organization_and_request_but_no_token(
+    job_queue, clients_a, tenant_a
+):
     response = clients_a[Role.ADMIN].post(
         URL, {"email": "queued@example.com"}, format="json", HTTP_X_REQUEST_ID="req-inv-1"
     )
@@ -68,7 +54,7 @@ def test_an_invitation_leaves_one_job_naming_it_its_organization_and_request_but
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_that_fails_after_queueing_the_email_leaves_no_job(queue, clients_a, monkeypatch):
+def test_a_request_that_fails_after_queueing_the_email_leaves_no_job(job_queue, clients_a, monkeypatch):
     enqueue = jobs.enqueue
     queued: list[int | None] = []
 
@@ -88,7 +74,7 @@ def test_a_request_that_fails_after_queueing_the_email_leaves_no_job(queue, clie
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_resend_while_the_email_job_waits_makes_it_due_now_instead_of_a_second_email(queue, clients_a):
+def test_a_resend_while_the_email_job_waits_makes_it_due_now_instead_of_a_second_email(job_queue, clients_a):
     client = clients_a[Role.ADMIN]
     invitation_id = client.post(URL, {"email": "twice@example.com"}, format="json").json()["id"]
     # The first attempt failed; the job waits for its retry in ten minutes.
@@ -104,7 +90,7 @@ def test_a_resend_while_the_email_job_waits_makes_it_due_now_instead_of_a_second
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_resend_after_the_email_failed_for_good_queues_a_new_job(queue, clients_a):
+def test_a_resend_after_the_email_failed_for_good_queues_a_new_job(job_queue, clients_a):
     client = clients_a[Role.ADMIN]
     invitation_id = client.post(URL, {"email": "again@example.com"}, format="json").json()["id"]
     with connection.cursor() as cursor:
