@@ -190,7 +190,7 @@ def _queue_email(invitation: Invitation) -> Invitation:
     """Queue the invitation email in the caller's transaction; return the invitation as it is now.
 
     Inline (no queue) the job has already run when ``enqueue`` returns: reading the row again
-    shows whether it sent.
+    shows whether it sent. Queued, nothing has changed yet and the row is not read again.
     """
     # One waiting email job per invitation: a resend while one waits (a mail outage's retries)
     # makes that one due now instead of queueing another email.
@@ -200,7 +200,8 @@ def _queue_email(invitation: Invitation) -> Invitation:
         once_key=f"invitation-email:{invitation.pk}",
         invitation_id=str(invitation.pk),
     )
-    invitation.refresh_from_db()
+    if not jobs.queue_enabled():
+        invitation.refresh_from_db()
     return invitation
 
 
