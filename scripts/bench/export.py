@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.bench.stack import POSTGRES_SETTINGS, BenchStack
-from tests.support.servers import REPO, AppServer, WorkerProcess, private_servers
+from scripts.bench.stack import BenchStack, bench_stack
+from tests.support.servers import REPO, AppServer, WorkerProcess
 
 TARGET_RSS_MB = 150
 DIGEST_SCRIPT = """
@@ -49,7 +49,9 @@ with rls.bypass("bench: digests"):
 
 @dataclass
 class ExportStack(BenchStack):
-    exports_dir: Path = Path()
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
 
     def environment(self) -> dict[str, str]:
         return {**super().environment(), "EXPORTS_DIR": str(self.exports_dir)}
@@ -57,15 +59,8 @@ class ExportStack(BenchStack):
 
 @contextlib.contextmanager
 def export_stack() -> Iterator[ExportStack]:
-    config = REPO / "deploy" / "gunicorn.conf.py"
-    with private_servers(prefix="taskhub-bench-export-", workers=2, config=config) as (root, postgres, redis, app):
-        stack = ExportStack(root=root, postgres=postgres, redis=redis, app=app, exports_dir=root / "exports")
-        postgres.init()
-        postgres.start(POSTGRES_SETTINGS)
-        postgres.create_app_database()
-        redis.start()
-        stack.manage("migrate", "--noinput")
-        app.start(stack.environment())
+    with bench_stack(workers=2, kind=ExportStack, prefix="taskhub-bench-export-") as stack:
+        assert isinstance(stack, ExportStack)
         yield stack
 
 

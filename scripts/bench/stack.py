@@ -111,11 +111,16 @@ class BenchStack:
 
 
 @contextlib.contextmanager
-def bench_stack(*, workers: int) -> Iterator[BenchStack]:
-    """Start PostgreSQL, Redis, migrate, and gunicorn with ``workers`` workers; tear all down on exit."""
+def bench_stack(
+    *, workers: int, kind: type[BenchStack] = BenchStack, prefix: str = "taskhub-bench-"
+) -> Iterator[BenchStack]:
+    """Start PostgreSQL, Redis, migrate, and gunicorn with ``workers`` workers; tear all down on exit.
+
+    ``kind``: a BenchStack subclass that adds to the environment (the export benchmark's).
+    """
     config = REPO / "deploy" / "gunicorn.conf.py"
-    with private_servers(prefix="taskhub-bench-", workers=workers, config=config) as (root, postgres, redis, app):
-        stack = BenchStack(root=root, postgres=postgres, redis=redis, app=app)
+    with private_servers(prefix=prefix, workers=workers, config=config) as (root, postgres, redis, app):
+        stack = kind(root=root, postgres=postgres, redis=redis, app=app)
         postgres.init()
         postgres.start(POSTGRES_SETTINGS)
         postgres.create_app_database()

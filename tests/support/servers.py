@@ -324,20 +324,72 @@ class Client:
         return self.request("POST", path, body, **kwargs)
 
 
-class AppServer:
+class LoggedProcess:
+    """A child process of this repository, in its own session, writing stdout and stderr to ``log``."""
+
+    # What a failed start calls it.
+    title = "the process"
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, command: list[str], environment: dict[str, str], *, ready: Callable[[], bool], what: str) -> None:
+        """Start ``command``; wait until ``ready()``, failing at once (with the log's tail) if it exits."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+        def started() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.title} exited {self.process.returncode}:\n{self.log_tail()}")
+            return ready()
+
+        wait_until(started, timeout=30, what=what, interval=0.1)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log, lines)
+
+    def terminate(self, *, timeout: float) -> int:
+        """SIGTERM, as systemd and docker stop send it; SIGKILL to its session after ``timeout``. The exit code."""
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                # It did not stop in time (gunicorn's master waiting on its workers): end its whole session.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.process = None
+        return process.returncode
+
+
+class AppServer(LoggedProcess):
     """The app under gunicorn with production settings and ``workers`` sync workers.
 
     ``config`` is a gunicorn config file (the benchmark uses deploy/gunicorn.conf.py); by
     default an empty one, so a gunicorn.conf.py in the working directory does not apply.
     """
 
+    title = "gunicorn"
+
     def __init__(self, root: Path, *, workers: int = 2, config: Path | None = None) -> None:
+        super().__init__(root / "gunicorn.log")
         self.root = root
         self.workers = workers
         self.config = config
         self.port = free_port()
-        self.log = root / "gunicorn.log"
-        self.process: subprocess.Popen[bytes] | None = None
         self.client = Client(self.port)
 
     def start(self, environment: dict[str, str]) -> None:
@@ -355,73 +407,31 @@ class AppServer:
             # Gunicorn's default control socket is one path per user: never touch another server's.
             "--no-control-socket",
         ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
 
         def live() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log_tail()}")
             try:
                 return self.client.get("/health/live/", timeout=2).status == 200
             except OSError:
                 return False
 
-        wait_until(live, timeout=30, what="gunicorn to answer /health/live/", interval=0.1)
-
-    def log_text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return tail(self.log, lines)
+        self.spawn(command, environment, ready=live, what="gunicorn to answer /health/live/")
 
     def stop(self) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                # The master did not stop its workers in time: end its whole session.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        self.process = None
+        self.terminate(timeout=15)
 
 
-class WorkerProcess:
+class WorkerProcess(LoggedProcess):
     """``manage.py worker`` (the job queue) with the environment its app server has, as in production."""
 
+    title = "the worker"
+
     def __init__(self, root: Path, *, name: str = "worker") -> None:
+        super().__init__(root / f"{name}.log")
         self.root = root
-        self.log = root / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, environment: dict[str, str], *, concurrency: int = 2) -> None:
         command = [sys.executable, "manage.py", "worker", "--concurrency", str(concurrency)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-        def started() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the worker exited {self.process.returncode}:\n{self.log_tail()}")
-            return "worker starting" in self.log_text()
-
-        wait_until(started, timeout=30, what="the worker to start", interval=0.1)
-
-    def log_text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
+        self.spawn(command, environment, ready=lambda: "worker starting" in self.log_text(), what="the worker to start")
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The worker's JSON log lines (anything else it printed is left out)."""
@@ -433,26 +443,11 @@ class WorkerProcess:
                     lines.append(record)
         return lines
 
-    def log_tail(self, lines: int = 40) -> str:
-        return tail(self.log, lines)
-
     def terminate(self, *, timeout: float = 60) -> int:
-        """SIGTERM, as systemd and docker stop send it; return the exit code."""
-        process = self.process
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        self.process = None
-        return process.returncode
+        return super().terminate(timeout=timeout)
 
-    stop = terminate
+    def stop(self) -> None:
+        self.terminate()
 
 
 @contextlib.contextmanager
