@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from uuid import UUID
 
 from django.contrib.auth import authenticate, password_validation
@@ -112,15 +111,8 @@ def _refresh_token(raw: str) -> OrganizationRefreshToken:
 
 def _blacklist_once(token: OrganizationRefreshToken) -> bool:
     """Blacklist ``token``; return False if it already was (a replayed refresh)."""
-    outstanding, _ = OutstandingToken.objects.get_or_create(
-        jti=token["jti"],
-        defaults={
-            "token": str(token),
-            "expires_at": datetime.fromtimestamp(token["exp"], tz=UTC),
-            "user_id": token["sub"],
-        },
-    )
-    _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+    # outstand() keeps the token's digest, never the token (taskhub/accounts/tokens.py).
+    _, created = BlacklistedToken.objects.get_or_create(token=token.outstand())
     return created
 
 
