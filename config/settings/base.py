@@ -215,7 +215,12 @@ TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
 # database is asked again; writes update the cache at once, so this only bounds staleness
 # after a cache outage.
 AUTH_CACHE_SECONDS = env.integer("AUTH_CACHE_SECONDS", 300, minimum=1)
-FRONTEND_URL = env.string("FRONTEND_URL", "http://127.0.0.1:8000")
+# The service's public base URL: links mailed to users point at its /account/... pages.
+SITE_URL = env.string("SITE_URL", "http://127.0.0.1:8000")
+# Optional: a separate frontend serving the same /account/<page>/ paths; links go there instead.
+FRONTEND_URL = env.string("FRONTEND_URL", "")
+# Account tokens mailed to users (taskhub.accounts.services.account); a reset link lives one hour.
+VERIFY_EMAIL_TOKEN_HOURS = env.integer("VERIFY_EMAIL_TOKEN_HOURS", 72, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,5 +1,7 @@
 """Production: every secret comes from the environment and has no default."""
 
+import re
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import SIMPLE_JWT, jwt_keys
 from taskhub.core import env
@@ -12,6 +14,23 @@ SIMPLE_JWT = {**SIMPLE_JWT, **jwt_keys(debug=False, secret_key=SECRET_KEY)}
 # config/wsgi.py stops a process whose database role could lower the tenant wall.
 DB_CHECK_ROLE_AT_STARTUP = True
 ALLOWED_HOSTS = env.list_of("ALLOWED_HOSTS", hint="List the API's host names, e.g. api.example.com.")
+
+
+def _site_url_default() -> object:
+    # https://<the first allowed host> when that is a plain host name, what a deploy behind TLS
+    # serves; a wildcard, a leading dot or an IP address names no site: then SITE_URL is required.
+    first = ALLOWED_HOSTS[0] if ALLOWED_HOSTS else ""
+    labels = first.split(".")
+    if all(re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels) and not (
+        labels[-1].isdigit()
+    ):
+        return f"https://{first.lower()}"
+    return env.MISSING
+
+
+SITE_URL = env.string(
+    "SITE_URL", _site_url_default(), hint="The service's public base URL, e.g. https://api.example.com."
+)
 
 # nginx terminates TLS and says so in X-Forwarded-Proto (deploy/nginx/).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

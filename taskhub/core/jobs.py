@@ -9,7 +9,9 @@ LOCKED`` and connect as the app role, like the web processes.
 A job is declared with ``@tenant_job("app.name")`` in an app's ``jobs.py`` (imported at
 startup). It runs inside its organization's tenant context, so row-level security applies to
 it exactly as to a request of that organization, and its log lines carry the organization,
-the job and the request id that enqueued it.
+the job and the request id that enqueued it. A job that belongs to no organization (an email
+about a person's account) is declared with ``@account_job("app.name")`` instead: it runs with
+no tenant context, so no tenant row is visible to it, and is queued without an organization.
 
 A job that raises is retried with exponential backoff (``JOBS_RETRY_BASE_SECONDS`` doubling
 up to ``JOBS_RETRY_MAX_SECONDS``) until ``JOBS_MAX_ATTEMPTS`` runs; then it ends as
@@ -60,13 +62,15 @@ class JobSpec:
     on_failure: JobFunction | None
     queue: str
     snapshot: bool = False
+    # False for an account job: no organization, run with no tenant context.
+    tenant: bool = True
 
 
 _jobs: dict[str, JobSpec] = {}
 
 
 def registered() -> dict[str, JobSpec]:
-    """Every job declared with ``tenant_job``, by name."""
+    """Every job declared with ``tenant_job`` or ``account_job``, by name."""
     return dict(_jobs)
 
 
@@ -94,9 +98,14 @@ def is_final_attempt(previous_attempts: int) -> bool:
 
 
 @contextmanager
-def job_log_context(*, name: str, organization_id: str, request_id: str | None, job_id: int | None) -> Iterator[None]:
-    """Tag every log line written while the job runs with the job, its tenant and its origin."""
-    job_token = current_job.set({"job": name, "job_id": job_id, "organization_id": organization_id})
+def job_log_context(
+    *, name: str, organization_id: str | None, request_id: str | None, job_id: int | None
+) -> Iterator[None]:
+    """Tag every log line written while the job runs with the job, its tenant (if any) and its origin."""
+    tags: dict[str, object] = {"job": name, "job_id": job_id}
+    if organization_id is not None:
+        tags["organization_id"] = organization_id
+    job_token = current_job.set(tags)
     request_token = current_request_id.set(request_id)
     try:
         yield
@@ -120,18 +129,32 @@ def _transaction(snapshot: bool) -> Iterator[None]:
         yield
 
 
-def _run(spec: JobSpec, organization_id: str, kwargs: dict[str, Any]) -> None:
-    with _transaction(spec.snapshot), rls.scoped(organization_id=organization_id):
-        spec.function(organization_id=UUID(organization_id), **kwargs)
+@contextmanager
+def _scope(spec: JobSpec, organization_id: str | None) -> Iterator[dict[str, Any]]:
+    """The job's tenant context and the arguments it adds: its organization, or none at all."""
+    if not spec.tenant:
+        # An account job sees no tenant's rows: a transaction with no context, like a sign-in.
+        with transaction.atomic():
+            yield {}
+        return
+    if organization_id is None:
+        raise PermanentJobError(f"the tenant job {spec.name!r} was queued without an organization")
+    with rls.scoped(organization_id=organization_id):
+        yield {"organization_id": UUID(organization_id)}
 
 
-def _fail(spec: JobSpec, organization_id: str, kwargs: dict[str, Any], exc: BaseException) -> None:
+def _run(spec: JobSpec, organization_id: str | None, kwargs: dict[str, Any]) -> None:
+    with _transaction(spec.snapshot), _scope(spec, organization_id) as tenant:
+        spec.function(**tenant, **kwargs)
+
+
+def _fail(spec: JobSpec, organization_id: str | None, kwargs: dict[str, Any], exc: BaseException) -> None:
     """Hand a job's last failure to its ``on_failure`` hook, in a transaction of its own."""
     if spec.on_failure is None:
         return
     try:
-        with rls.scoped(organization_id=organization_id):
-            spec.on_failure(organization_id=UUID(organization_id), error=exc, **kwargs)
+        with _scope(spec, organization_id) as tenant:
+            spec.on_failure(**tenant, error=exc, **kwargs)
     except Exception:
         logger.exception("job on_failure hook failed", extra={"job": spec.name})
 
@@ -147,14 +170,33 @@ def tenant_job(
     Keyword arguments must be JSON (ids as strings); never a secret: the queue's rows are
     readable by every process of the app and are in backups.
     """
+    return _declarer(name=name, on_failure=on_failure, queue=queue, snapshot=snapshot, tenant=True)
 
+
+def account_job(
+    name: str, *, on_failure: JobFunction | None = None, queue: str = "default"
+) -> Callable[[JobFunction], JobFunction]:
+    """Declare ``function(**kwargs)`` a job of no organization (an email about a person's account).
+
+    It runs with no tenant context, so row-level security shows it no tenant's rows; it is
+    queued with ``enqueue(name, **kwargs)``, without ``organization_id``. Retries, backoff,
+    ``on_failure(*, error, **kwargs)``, inline mode and the worker are those of tenant jobs, and
+    the same rule holds for its arguments: JSON, never a secret.
+    """
+    return _declarer(name=name, on_failure=on_failure, queue=queue, snapshot=False, tenant=False)
+
+
+def _declarer(**fields: Any) -> Callable[[JobFunction], JobFunction]:
     def declare(function: JobFunction) -> JobFunction:
-        spec = JobSpec(name=name, function=function, on_failure=on_failure, queue=queue, snapshot=snapshot)
+        spec = JobSpec(function=function, **fields)
+        name = spec.name
         if name in _jobs and _jobs[name].function is not function:
             raise RuntimeError(f"two jobs are named {name!r}")
         _jobs[name] = spec
 
-        def run(context: JobContext, *, organization_id: str, request_id: str | None = None, **kwargs: Any) -> None:
+        def run(
+            context: JobContext, *, organization_id: str | None = None, request_id: str | None = None, **kwargs: Any
+        ) -> None:
             job = context.job
             with job_log_context(name=name, organization_id=organization_id, request_id=request_id, job_id=job.id):
                 started = time.monotonic()
@@ -178,7 +220,7 @@ def tenant_job(
                     raise
                 logger.info("job done", extra={"duration_ms": round((time.monotonic() - started) * 1000, 1)})
 
-        app.task(name=name, queue=queue, pass_context=True, retry=Backoff())(run)
+        app.task(name=name, queue=spec.queue, pass_context=True, retry=Backoff())(run)
         return function
 
     return declare
@@ -187,12 +229,14 @@ def tenant_job(
 def enqueue(
     name: str,
     *,
-    organization_id: UUID | str,
+    organization_id: UUID | str | None = None,
     schedule_in_seconds: float | None = None,
     once_key: str | None = None,
     **kwargs: Any,
 ) -> int | None:
     """Queue the job ``name`` for ``organization_id`` in the current transaction; return its id.
+
+    A tenant job needs ``organization_id``; an account job takes none.
 
     ``once_key``: at most one job with this key waits in the queue. When one waits already (queued,
     or waiting for a retry), no second job is made: the waiting one is made due now and its id
@@ -202,7 +246,12 @@ def enqueue(
     spec = _jobs.get(name)
     if spec is None:
         raise LookupError(f"no job named {name!r}; declare it with @tenant_job in an app's jobs.py")
-    organization = str(organization_id)
+    if spec.tenant and organization_id is None:
+        raise TypeError(f"the tenant job {name!r} needs an organization_id")
+    if not spec.tenant and organization_id is not None:
+        raise TypeError(f"the account job {name!r} belongs to no organization")
+    organization = None if organization_id is None else str(organization_id)
+    tenant = {} if organization is None else {"organization_id": organization}
     request_id = current_request_id.get()
     if settings.JOBS_INLINE:
         if schedule_in_seconds is None:
@@ -213,7 +262,7 @@ def enqueue(
     try:
         # A savepoint: a refused insert must not abort the caller's transaction.
         with transaction.atomic():
-            job_id = task.defer(organization_id=organization, request_id=request_id, **kwargs)
+            job_id = task.defer(**tenant, request_id=request_id, **kwargs)
     except AlreadyEnqueued:
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute(
@@ -225,11 +274,11 @@ def enqueue(
         waiting: int | None = row[0] if row else None
         logger.info("job already waiting; made due now", extra={"job": name, "job_id": waiting})
         return waiting
-    logger.info("job queued", extra={"job": name, "job_id": job_id, "organization_id": organization})
+    logger.info("job queued", extra={"job": name, "job_id": job_id, **tenant})
     return job_id
 
 
-def run_inline(spec: JobSpec, organization_id: str, request_id: str | None, kwargs: dict[str, Any]) -> None:
+def run_inline(spec: JobSpec, organization_id: str | None, request_id: str | None, kwargs: dict[str, Any]) -> None:
     with job_log_context(name=spec.name, organization_id=organization_id, request_id=request_id, job_id=None):
         try:
             with transaction.atomic():
