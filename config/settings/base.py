@@ -16,7 +16,8 @@ from taskhub.core.sentry import init_sentry
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its site's sign-in and password change through the password guard.
+    "taskhub.accounts.admin_apps.TaskhubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -31,7 +32,6 @@ INSTALLED_APPS = [
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "axes",
     "taskhub.tenancy",
     "taskhub.accounts",
     "taskhub.organizations",
@@ -57,8 +57,6 @@ MIDDLEWARE = [
     "taskhub.core.middleware.StaffRowLevelSecurityBypassMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Turns a locked-out sign-in into its JSON 429 (AXES_LOCKOUT_CALLABLE).
-    "axes.middleware.AxesMiddleware",
     "taskhub.core.middleware_db.DatabaseUnavailableMiddleware",
 ]
 
@@ -147,10 +145,14 @@ JOBS_STALLED_SECONDS = env.integer("JOBS_STALLED_SECONDS", 60, minimum=15)
 # Jobs one worker process runs at once (each in a thread with its own database connection).
 JOBS_WORKER_CONCURRENCY = env.integer("JOBS_WORKER_CONCURRENCY", 2, minimum=1)
 
-AUTHENTICATION_BACKENDS = [
-    # Refuses sign-in for a locked-out username or IP before the password is checked.
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+# ModelBackend with its password check through the guard (taskhub.accounts.guard), so every
+# sign-in, the admin's included, shares one set of failure counts.
+AUTHENTICATION_BACKENDS = ["taskhub.accounts.backends.GuardedModelBackend"]
+# Argon2id with OWASP's parameters first; PBKDF2 verifies older hashes, which are rehashed with
+# Argon2id at the user's next successful sign-in.
+PASSWORD_HASHERS = [
+    "taskhub.accounts.hashers.Argon2idPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -310,8 +312,9 @@ SPECTACULAR_SETTINGS = {
         "Requests are counted per client IP without a credential (60/min by default), per user or API key "
         "(600/min), per organization (3000/min), and per client IP for sign-up, sign-in and accepting an "
         "invitation (10/min). Past a limit the answer is 429 `throttled` with `Retry-After`, the seconds to "
-        "wait. Repeated wrong passwords lock the username and the client IP out: 429 `locked_out` "
-        "(15 minutes by default). A 503 `service_unavailable` carries `Retry-After` too.\n"
+        "wait. Repeated wrong passwords slow down the username from that client IP, and the client IP: "
+        "429 `locked_out` with `Retry-After`, a wait doubling from 1 s (at most 5 minutes by default). "
+        "A 503 `service_unavailable` carries `Retry-After` too.\n"
         "\n"
         "Outside this schema: `/health/` and `/health/live/` for load balancers, `/metrics` for Prometheus."
     ),
@@ -393,17 +396,16 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Sign-in lockout: this many failures lock the username, and separately the client IP,
-# for AXES_COOLOFF_MINUTES; a successful sign-in clears the username's failures.
-AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env.integer("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "taskhub.core.http.client_ip"
-AXES_LOCKOUT_CALLABLE = "taskhub.core.errors.locked_out"
-AXES_VERBOSE = False
-# Token sign-ins have no session; axes' success log would create one (in Redis) per sign-in.
-AXES_DISABLE_ACCESS_LOG = True
+# The password guard (taskhub.accounts.guard): failures are counted per (username, client
+# address) and per client address, never per username alone. Past the free failures each one
+# sets a wait doubling from 1 s to the maximum; a count is forgotten WINDOW seconds after its
+# last failure. A signed-in user re-entering their password gets CONFIRM_ATTEMPTS wrong tries
+# per window.
+PASSWORD_GUARD_FREE_ATTEMPTS = env.integer("PASSWORD_GUARD_FREE_ATTEMPTS", 5, minimum=1)
+PASSWORD_GUARD_IP_LIMIT = env.integer("PASSWORD_GUARD_IP_LIMIT", 50, minimum=1)
+PASSWORD_GUARD_MAX_DELAY_SECONDS = env.integer("PASSWORD_GUARD_MAX_DELAY_SECONDS", 300, minimum=1)
+PASSWORD_GUARD_WINDOW_SECONDS = env.integer("PASSWORD_GUARD_WINDOW_SECONDS", 900, minimum=1)
+PASSWORD_GUARD_CONFIRM_ATTEMPTS = env.integer("PASSWORD_GUARD_CONFIRM_ATTEMPTS", 5, minimum=1)
 
 # A hung mail server must not hang the request that sends an invitation.
 EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1)

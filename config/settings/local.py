@@ -41,8 +41,6 @@ LOGGING = {
     },
     "loggers": {
         **_BASE_LOGGING["loggers"],
-        # django-axes logs four INFO lines per sign-in.
-        "axes": {"level": "WARNING"},
         # A WARNING per 4xx ("Unauthorized: /api/v1/..."), which the access line already shows;
         # a 5xx and its traceback still print.
         "django.request": {"level": "ERROR"},

@@ -299,14 +299,3 @@ def require_get(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRe
         return view(request)
 
     return wrapper
-
-
-def locked_out(
-    request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any
-) -> HttpResponse:
-    """Answer a sign-in refused by the lockout (django-axes) with the error shape and Retry-After."""
-    from django.conf import settings  # noqa: PLC0415 - read at call time, after override_settings
-
-    response = _json(429, "Too many failed sign-in attempts; try again later.", "locked_out")
-    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
-    return response

@@ -95,8 +95,9 @@ class TokenObtainApi(SignInApi):
             "user's role there. Send the access token as `Authorization: Bearer <access>`.",
             "401 `invalid_credentials` for an unknown username or a wrong password (the same answer for both); "
             "403 `not_a_member` for an organization the user is not in, whether or not it exists; "
-            "429 `locked_out` after repeated wrong passwords (the username and the client IP, 15 minutes by "
-            "default), or `throttled` past the sign-in rate.",
+            "429 `locked_out` with `Retry-After` while a wait set by repeated wrong passwords runs (for this "
+            "username from this client IP, or for this client IP: a few free failures, then a wait doubling from "
+            "1 s; attempts during it are not counted), or `throttled` past the sign-in rate.",
         ),
         request=TokenObtainInputSerializer,
         responses={200: TokenPairSerializer},
@@ -109,7 +110,7 @@ class TokenObtainApi(SignInApi):
                 username=data["username"],
                 password=data["password"],
                 organization=data.get("organization"),
-                request=request._request,
+                ip=client_ip(request),
             )
         )
 
@@ -225,7 +226,8 @@ class PasswordChangeApi(APIView):
             "Checks `old_password`, validates `new_password` and sets it. Every refresh token of the user is "
             "blacklisted and every access token, this one included, stops working: sign in again. Answers 204.",
             "400 `wrong_password` (on `old_password`), `password_invalid` (on `new_password`); "
-            "403 `api_key_bound` for an API key.",
+            "403 `api_key_bound` for an API key; 429 `locked_out` with `Retry-After` after 5 wrong "
+            "`old_password`s in 15 minutes (by default), until those 15 minutes end.",
         ),
         request=PasswordChangeInputSerializer,
         responses={204: None},
@@ -236,7 +238,7 @@ class PasswordChangeApi(APIView):
         if context.user_id is None:
             raise Forbidden("An API key has no password.", code="api_key_bound")
         data = _valid(PasswordChangeInputSerializer, request)
-        auth.password_change(user_id=context.user_id, **data)
+        auth.password_change(user_id=context.user_id, **data, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

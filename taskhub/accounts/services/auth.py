@@ -7,17 +7,17 @@ import time
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
 from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from taskhub.accounts import guard
 from taskhub.accounts.authentication import access_token_context, denied_token_cache_key
 from taskhub.accounts.models import User
 from taskhub.accounts.tokens import OrganizationRefreshToken, token_pair
@@ -83,18 +83,12 @@ def _membership_or_refuse(*, user_id: UUID, organization: str | None) -> Members
     return membership
 
 
-def token_obtain(
-    *, username: str, password: str, organization: str | None, request: HttpRequest | None = None
-) -> dict[str, str]:
-    """Check the password and issue tokens for the named organization or the user's first."""
-    # Django's ModelBackend runs the hasher for unknown users too, so timing does not tell.
-    # The request lets the lockout count failures per username and client IP.
-    user = authenticate(request, username=username, password=password)
-    if not isinstance(user, User):
-        raise _invalid_credentials()
+def token_obtain(*, username: str, password: str, organization: str | None, ip: str | None) -> dict[str, str]:
+    """Check the password (under the guard's limits) and issue tokens for the named organization or the user's first."""
+    user = guard.authenticate(username=username, password=password, ip=ip)
     tokens = token_pair(_membership_or_refuse(user_id=user.pk, organization=organization))
-    # What login() would announce: the lockout clears this user's failures, last_login is set.
-    user_logged_in.send(sender=User, request=request, user=user)
+    # What login() would announce: last_login is set.
+    user_logged_in.send(sender=User, request=None, user=user)
     return tokens
 
 
@@ -187,11 +181,11 @@ def organization_switch(*, context: TenantContext, organization: str) -> dict[st
 
 
 @transaction.atomic
-def password_change(*, user_id: UUID, old_password: str, new_password: str) -> None:
+def password_change(*, user_id: UUID, old_password: str, new_password: str, ip: str | None) -> None:
     """Change the password; every refresh and access token of the user stops working."""
     user = User.objects.select_for_update().get(pk=user_id)
-    if not user.check_password(old_password):
-        raise DomainError("The current password is wrong.", code="wrong_password", field="old_password")
+    # A few wrong tries per window: a stolen access token cannot guess the password through here.
+    guard.password_confirm(user=user, password=old_password, ip=ip, field="old_password")
     password_validate(new_password, user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])

@@ -96,7 +96,6 @@ LOG_SOME_LINES = """
     import django
 
     django.setup()
-    logging.getLogger("axes.handlers.database").info("AXES: Successful login by {username: ...}.")
     logging.getLogger("taskhub.core.rls").info("platform access (row-level security bypassed): seed_demo")
     logging.getLogger("django.request").warning("Unauthorized: /api/v1/projects/")
     logging.getLogger("taskhub.access").info(
@@ -108,8 +107,8 @@ LOG_SOME_LINES = """
 def test_local_settings_print_one_human_line_and_no_chatter():
     result = run_under_local_settings(LOG_SOME_LINES)
     assert result.returncode == 0, result.stderr
-    # Axes' sign-in lines, the RLS bypass line on SQLite (nothing is bypassed there) and
-    # Django's 4xx WARNING (the access line has the status) are not printed.
+    # The RLS bypass line on SQLite (nothing is bypassed there) and Django's 4xx WARNING (the
+    # access line has the status) are not printed.
     assert result.stdout.splitlines() == [result.stdout.strip()]
     assert HUMAN_LINE.match(result.stdout.strip()), result.stdout
 
@@ -128,7 +127,7 @@ def test_local_settings_refuse_an_unknown_log_format():
     assert "LOG_FORMAT must be 'human' or 'json'" in result.stderr
 
 
-def test_local_logging_config_sets_axes_to_warning_and_the_human_formatter():
+def test_local_logging_config_quiets_chatter_and_sets_the_human_formatter():
     code = """
         import json
         from django.conf import settings
@@ -146,7 +145,6 @@ def test_local_logging_config_sets_axes_to_warning_and_the_human_formatter():
     config = json.loads(result.stdout)
     assert config["formatter"] == "human"
     assert config["human"] == {"()": "taskhub.core.logformat.HumanFormatter"}
-    assert config["loggers"]["axes"] == {"level": "WARNING"}
     assert config["loggers"]["taskhub.core.rls"] == {"level": "WARNING"}
     assert config["email"] == "taskhub.core.logformat.ConsoleEmailBackend"
 
