@@ -248,6 +248,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
+        # Reset requests per client IP and per address (its hash), mails per signed-in user.
+        "password_reset": env.string("THROTTLE_PASSWORD_RESET_RATE", "10/hour"),
+        "password_reset_address": env.string("THROTTLE_PASSWORD_RESET_ADDRESS_RATE", "3/hour"),
+        "account_email": env.string("THROTTLE_ACCOUNT_EMAIL_RATE", "5/hour"),
         "rest_framework.filters.SearchFilter",
         # An unknown ?ordering= is a 400 on every list, never silently ignored.
         "taskhub.core.filters.StrictOrderingFilter",

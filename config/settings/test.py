@@ -36,6 +36,9 @@ REST_FRAMEWORK = {
         "user": "10000/min",
         "organization": "10000/min",
         "sign_in": "10000/min",
+        "password_reset": "10000/min",
+        "password_reset_address": "10000/min",
+        "account_email": "10000/min",
     },
 }
 

@@ -28,6 +28,8 @@ class User(AbstractUser):
                 name="accounts_user_verified_email_ci_unique",
                 condition=models.Q(email_verified=True) & ~models.Q(email=""),
             ),
+            # The sign-in identifier and the handle co-members see: "Alice" and "alice" are one.
+            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
         ]
         indexes = [models.Index(Lower("email"), name="accounts_user_email_ci_idx")]
 

@@ -133,8 +133,9 @@ def _transaction(snapshot: bool) -> Iterator[None]:
 def _scope(spec: JobSpec, organization_id: str | None) -> Iterator[dict[str, Any]]:
     """The job's tenant context and the arguments it adds: its organization, or none at all."""
     if not spec.tenant:
-        # An account job sees no tenant's rows: a transaction with no context, like a sign-in.
-        with transaction.atomic():
+        # An account job sees no tenant's rows: an empty context, also when it runs inline inside
+        # a request that acts in an organization (which gets its own context back afterwards).
+        with rls.scoped():
             yield {}
         return
     if organization_id is None:

@@ -15,6 +15,7 @@ at high rates, tens of kilobytes per request.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -224,3 +225,47 @@ def refusals(throttles: list[Any], request: Request, view: APIView) -> list[floa
         if count > throttle.num_requests:
             waits.append(throttle.wait())
     return waits
+
+
+class ClientThrottle(TaskhubThrottle):
+    """One endpoint's requests per client IP, under its own scope (a view sets ``scope``)."""
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        return self.key_for(self.get_ident(request))
+
+
+class PasswordResetThrottle(ClientThrottle):
+    """Password-reset requests per client IP: one client cannot mail many addresses."""
+
+    scope = "password_reset"
+
+
+class BodyValueThrottle(TaskhubThrottle):
+    """Requests naming one value in a body field (an email address), from any client.
+
+    The key is the SHA-256 of the value stripped and lowercased, so the cache holds no address
+    and spelling an address differently does not make a new counter. A body that is not an
+    object, or lacks the field, is not counted here (it is refused as bad input anyway).
+    """
+
+    field = ""
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        data = request.data
+        value = data.get(self.field) if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return self.key_for(hashlib.sha256(value.strip().lower().encode()).hexdigest())
+
+
+class PasswordResetAddressThrottle(BodyValueThrottle):
+    """Password-reset requests per address: nobody can flood one person's mailbox with reset links."""
+
+    scope = "password_reset_address"
+    field = "email"
+
+
+class AccountEmailThrottle(CredentialThrottle):
+    """Requests that mail a signed-in user (a verification resend, an email change), per user."""
+
+    scope = "account_email"

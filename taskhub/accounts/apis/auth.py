@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from taskhub.accounts import tokens
 from taskhub.accounts.selectors import me_for
+from taskhub.accounts.serializers.account import AccountDeleteInputSerializer
 from taskhub.accounts.serializers.auth import (
     LogoutInputSerializer,
     MeSerializer,
@@ -24,7 +25,7 @@ from taskhub.accounts.serializers.auth import (
     TokenRefreshInputSerializer,
     TokenVerifyInputSerializer,
 )
-from taskhub.accounts.services import auth
+from taskhub.accounts.services import account_deletion, auth
 from taskhub.core.errors import Forbidden
 from taskhub.core.http import client_ip, request_id
 from taskhub.core.schema import ANY_CREDENTIAL, ANYONE, SIGNED_IN, operation_description
@@ -63,8 +64,12 @@ class RegisterApi(SignInApi):
             f"{ANYONE} Throttled like sign-in, per client IP.",
             "Creates a user and a new organization with that user as its owner, and answers the user, the "
             "organization and a token pair (`access`, `refresh`) bound to it. The password must pass the "
-            "server's password validators.",
-            "400 `username_taken`, `email_taken`, `password_invalid`; 403 `signup_disabled` when sign-up is "
+            "server's password validators. The address starts unverified (`email_verified: false`) and is "
+            "mailed a link to verify it (`POST /api/v1/auth/email/verify/`); signing in does not need it "
+            "verified. The answer is the same whether or not another account holds the address: that "
+            "account's owner is mailed a notice instead of a link, and the address is reserved only by "
+            "whoever verifies it. Usernames are unique regardless of case.",
+            "400 `username_taken`, `password_invalid`; 403 `signup_disabled` when sign-up is "
             "turned off on this server (`SIGNUP_ENABLED`); 429 `throttled` past the sign-in rate.",
         ),
         request=RegisterInputSerializer,
@@ -215,6 +220,32 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         """The caller, the organization the credential acts in, their role, and all memberships."""
         return Response(MeSerializer(me_for(context=tenant_of(request))).data)
+
+    @extend_schema(
+        summary="Delete the caller's account",
+        description=operation_description(
+            SIGNED_IN,
+            "Checks `password` (wrong ones count toward the password guard's limit), then deletes the user. "
+            "In each of their organizations: their tasks stay, unassigned, and what they wrote stays without "
+            "its author; the API keys they created are revoked; the audit log records `user.deleted`. Every "
+            "token of the user stops working. Answers 204.",
+            "400 `wrong_password` (on `password`); 403 `api_key_bound` for an API key; 409 `last_owner` while "
+            "the user is the only owner of an organization (named in `detail`: make another member owner or "
+            "delete the organization first); 429 `locked_out` after repeated wrong passwords.",
+        ),
+        request=AccountDeleteInputSerializer,
+        responses={204: None},
+    )
+    def delete(self, request: Request) -> Response:
+        """Delete the caller's own account, once they have no organization left without an owner."""
+        context = tenant_of(request)
+        if context.user_id is None:
+            raise Forbidden("An API key cannot delete an account.", code="api_key_bound")
+        data = _valid(AccountDeleteInputSerializer, request)
+        account_deletion.account_delete(
+            user_id=context.user_id, password=data["password"], ip=client_ip(request), request_id=request_id(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=["auth"])

@@ -11,7 +11,7 @@ from taskhub.tenancy.roles import Role
 class UserSerializer(serializers.ModelSerializer[User]):
     class Meta:
         model = User
-        fields = ["id", "username", "email"]
+        fields = ["id", "username", "email", "email_verified"]
         read_only_fields = fields
 
 

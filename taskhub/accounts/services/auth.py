@@ -20,6 +20,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from taskhub.accounts import guard
 from taskhub.accounts.authentication import access_token_context, denied_token_cache_key
 from taskhub.accounts.models import User
+from taskhub.accounts.services import account_emails, account_tokens
 from taskhub.accounts.tokens import OrganizationRefreshToken, token_pair
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError, Forbidden, Unauthenticated
@@ -57,21 +58,34 @@ def password_validate(password: str, user: User, field: str = "password") -> Non
 def user_register(
     *, username: str, email: str, password: str, organization_name: str, ip: str | None, request_id: str
 ) -> Registration:
-    """Create a user and an organization they own, and sign them in to it."""
-    user = User(username=username, email=email)
+    """Create a user and an organization they own, sign them in to it, and mail the address.
+
+    The answer is the same whether or not the address is someone's already, so sign-up tells
+    nobody which addresses have accounts: the user is created with the address unverified, and
+    the email says the rest (to a fresh address, a link to verify it; to an address another
+    account holds verified, that there is an account already and how to reset its password).
+    Usernames stay unique (case-insensitively) and ``username_taken`` stays: the username is the
+    sign-in identifier and a handle co-members see, and the sign-in throttle bounds guessing.
+    """
+    email = account_tokens.normalize_email(email)
+    user = User(username=username, email=email, email_verified=False)
     password_validate(password, user)
     user.set_password(password)
     try:
         with transaction.atomic():
             if User.objects.filter(username__iexact=username).exists():
                 raise DomainError("This username is taken.", code="username_taken", field="username")
-            if User.objects.filter(email__iexact=email).exists():
-                raise DomainError("An account with this email exists.", code="email_taken", field="email")
             user.save()
             actor = Actor(user_id=user.pk, label=user.username, ip=ip, request_id=request_id)
             organization, membership = organization_create(name=organization_name, owner=user, actor=actor)
+            holder = User.objects.filter(email__iexact=email, email_verified=True).exclude(pk=user.pk).first()
+            if holder is None:
+                account_emails.email_queue(account_emails.EmailKind.VERIFY, user_id=user.pk, email=email)
+            else:
+                account_emails.email_queue(account_emails.EmailKind.SIGNUP_EXISTING, user_id=holder.pk)
     except IntegrityError as exc:
-        raise DomainError("This username or email is taken.", code="username_taken", field="username") from exc
+        # Only the username is unique among what a sign-up writes: a concurrent sign-up took it.
+        raise DomainError("This username is taken.", code="username_taken", field="username") from exc
     return Registration(user=user, organization=organization, tokens=token_pair(membership))
 
 
