@@ -2,6 +2,12 @@
 
 A key reads ``thk_<prefix>_<secret>``: ``thk_`` makes a leaked key recognizable to secret
 scanners, the prefix finds the row, and only the SHA-256 of the whole key is stored.
+
+A key lives while it is unrevoked, unexpired, and its creator (``created_by``) is a member of its
+organization with at least the key's role: a key never outlives the authority of the person who
+answers for it. Membership changes revoke the keys they orphan at once (services/api_keys.py);
+the creator check here, on every database read, also covers what bypasses those services (the
+Django admin, a deleted account) within AUTH_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,6 +28,8 @@ from django.utils import timezone
 
 from taskhub.accounts.models import ApiKey
 from taskhub.core import rls
+from taskhub.organizations.models import Membership
+from taskhub.tenancy.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +52,12 @@ class KeyRecord:
     role: str
     name: str
     key_hash: str
+    # Epoch seconds, or None for a key that never expires. A default, so a record cached by an
+    # older release (no such attribute) reads as never expiring, which it was.
+    expires_at: float | None = None
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= time.time()
 
 
 def hash_key(key: str) -> str:
@@ -70,10 +87,12 @@ def _record_from_db(prefix: str) -> KeyRecord | None:
     with rls.scoped(api_key_prefix=prefix):
         row = (
             ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
-            .values("id", "organization_id", "role", "name", "key_hash")
+            .values("id", "organization_id", "role", "name", "key_hash", "expires_at", "created_by_id")
             .first()
         )
-    if row is None:
+    if row is None or not _creator_stands_behind(
+        organization_id=row["organization_id"], creator_id=row["created_by_id"], key_role=row["role"]
+    ):
         return None
     return KeyRecord(
         id=str(row["id"]),
@@ -81,7 +100,25 @@ def _record_from_db(prefix: str) -> KeyRecord | None:
         role=row["role"],
         name=row["name"],
         key_hash=row["key_hash"],
+        expires_at=row["expires_at"].timestamp() if row["expires_at"] else None,
     )
+
+
+def _creator_stands_behind(*, organization_id: UUID, creator_id: UUID | None, key_role: str) -> bool:
+    """Whether the key's creator is still a member of its organization with at least its role.
+
+    A key with no creator (their account was deleted, or the row was written by hand) is refused
+    until an admin transfers it to a member.
+    """
+    if creator_id is None:
+        return False
+    with rls.scoped(organization_id=organization_id):
+        role = (
+            Membership.objects.filter(organization_id=organization_id, user_id=creator_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return role is not None and Role(role).at_least(key_role)
 
 
 def _cache_get(key: str) -> Any:
@@ -116,15 +153,34 @@ def key_record(key: str) -> KeyRecord | None:
         record = cached or None
     if record is None or not hmac.compare_digest(record.key_hash, hash_key(key)):
         return None
+    # Checked on every use, cached or not: the cache may hold the record past the expiry.
+    if record.expired():
+        return None
     return record
 
 
 def forget(prefix: str) -> None:
     """Put a tombstone over a key's cache entry so a revocation holds on the next request."""
+    forget_many([prefix])
+
+
+def forget_many(prefixes: Iterable[str]) -> None:
+    """Put tombstones over several keys' cache entries (an organization's, when it is deleted)."""
+    entries = dict.fromkeys((cache_key(prefix) for prefix in prefixes), "")
+    if not entries:
+        return
     try:
-        cache.set(cache_key(prefix), "", timeout=settings.AUTH_CACHE_SECONDS)
+        cache.set_many(entries, timeout=settings.AUTH_CACHE_SECONDS)
     except Exception:
         logger.error("cache unavailable: a revoked API key may work until its cache entry expires", exc_info=True)
+
+
+def refresh(prefix: str) -> None:
+    """Drop a key's cache entry so the next request reads the row again (after a transfer)."""
+    try:
+        cache.delete(cache_key(prefix))
+    except Exception:
+        logger.warning("cache unavailable: a transferred API key is read again when its entry expires", exc_info=True)
 
 
 def mark_used(record: KeyRecord) -> None:

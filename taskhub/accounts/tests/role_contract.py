@@ -11,4 +11,5 @@ CONTRACT: dict[tuple[str, str], Role] = {
     ("api/v1/api-keys/", "POST"): Role.ADMIN,
     ("api/v1/api-keys/<uuid:id>/", "GET"): Role.ADMIN,
     ("api/v1/api-keys/<uuid:id>/", "DELETE"): Role.ADMIN,
+    ("api/v1/api-keys/<uuid:id>/transfer/", "POST"): Role.ADMIN,
 }

@@ -1,27 +1,32 @@
 import json
 from collections.abc import Callable
+from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from conftest import TENANT_REQUEST_OVERHEAD
+from taskhub.accounts import api_keys
 from taskhub.accounts.api_keys import cache_key, hash_key
 from taskhub.accounts.models import ApiKey
 from taskhub.audit.models import AuditEvent
+from taskhub.organizations.models import Membership
 from taskhub.tenancy.roles import Role
 
 URL = "/api/v1/api-keys/"
-FIELDS = {"id", "name", "role", "prefix", "created_by", "created_at", "last_used_at"}
+FIELDS = {"id", "name", "role", "prefix", "created_by", "created_at", "expires_at", "last_used_at"}
 
 
 def detail_url(api_key_id: Any) -> str:
     return f"{URL}{api_key_id}/"
 
 
-def create_key(client: APIClient, name: str = "ci", role: str = "member", **extra: Any) -> dict[str, Any]:
-    response = client.post(URL, {"name": name, "role": role}, format="json", **extra)
+def create_key(client: APIClient, name: str = "ci", role: str = "member", **fields: Any) -> dict[str, Any]:
+    response = client.post(URL, {"name": name, "role": role, **fields}, format="json")
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -341,3 +346,335 @@ def test_api_key_authentication_runs_no_queries_on_a_warm_cache(key_for, django_
         response = client.get("/api/v1/members/")
 
     assert response.status_code == 200
+
+
+# A key answers to its creator: their removal or demotion below its role revokes it.
+
+MEMBERS = "/api/v1/members/"
+
+
+def transfer_url(api_key_id: Any) -> str:
+    return f"{detail_url(api_key_id)}transfer/"
+
+
+def works(client: APIClient) -> bool:
+    response = client.get(MEMBERS)
+    assert response.status_code in (200, 401), response.content
+    if response.status_code == 401:
+        assert response.json()["code"] == "api_key_not_valid"
+    return response.status_code == 200
+
+
+def used_and_cached(created: dict[str, Any], client: APIClient) -> None:
+    assert works(client)
+    assert cache.get(cache_key(created["prefix"])), "the key's record should be cached by its first use"
+
+
+def member_url(membership: Membership) -> str:
+    return f"{MEMBERS}{membership.pk}/"
+
+
+def revocations(api_key_id: str) -> list[dict[str, Any]]:
+    """The changes of the key's revocation events."""
+    return list(
+        AuditEvent.objects.filter(action="api_key.revoked", target_id=api_key_id).values_list("changes", flat=True)
+    )
+
+
+def test_key_stops_at_once_when_its_creator_is_removed(
+    clients_a, tenant_a, key_for, django_capture_on_commit_callbacks
+):
+    created, client = key_for(role="viewer")
+    used_and_cached(created, client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        removed = clients_a[Role.OWNER].delete(member_url(tenant_a.memberships[Role.ADMIN]))
+
+    assert removed.status_code == 204
+    assert not works(client)
+    assert ApiKey.objects.get(pk=created["id"]).revoked_at is not None
+    [event] = AuditEvent.objects.filter(action="api_key.revoked", target_id=created["id"])
+    assert event.changes["reason"] == [None, "creator_left"]
+    assert event.actor_user_id == tenant_a.users[Role.OWNER].pk
+
+
+def test_key_stops_when_its_creator_leaves(clients_a, tenant_a, key_for, django_capture_on_commit_callbacks):
+    created, client = key_for()
+    used_and_cached(created, client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        left = clients_a[Role.ADMIN].delete(member_url(tenant_a.memberships[Role.ADMIN]))
+
+    assert left.status_code == 204
+    assert not works(client)
+
+
+def test_member_key_stops_when_its_creator_becomes_viewer_but_viewer_key_works(
+    clients_a, tenant_a, key_for, django_capture_on_commit_callbacks
+):
+    member_key, member_client = key_for(role="member")
+    viewer_key, viewer_client = key_for(role="viewer")
+    used_and_cached(member_key, member_client)
+    used_and_cached(viewer_key, viewer_client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        demoted = clients_a[Role.OWNER].patch(
+            member_url(tenant_a.memberships[Role.ADMIN]), {"role": "viewer"}, format="json"
+        )
+
+    assert demoted.status_code == 200
+    assert not works(member_client)
+    assert works(viewer_client)
+    assert [changes["reason"] for changes in revocations(member_key["id"])] == [[None, "creator_below_key_role"]]
+    assert revocations(viewer_key["id"]) == []
+
+
+def test_keys_keep_working_when_their_creator_is_demoted_but_not_below_them(
+    clients_a, tenant_a, key_for, django_capture_on_commit_callbacks
+):
+    _, member_client = key_for(role="member")
+    _, viewer_client = key_for(role="viewer")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        demoted = clients_a[Role.OWNER].patch(
+            member_url(tenant_a.memberships[Role.ADMIN]), {"role": "member"}, format="json"
+        )
+
+    assert demoted.status_code == 200
+    assert works(member_client)
+    assert works(viewer_client)
+    assert not AuditEvent.objects.filter(action="api_key.revoked").exists()
+
+
+def test_removing_a_member_leaves_other_creators_keys_alone(
+    clients_a, tenant_a, key_for, django_capture_on_commit_callbacks
+):
+    _, admins_client = key_for()
+    owners_key = create_key(clients_a[Role.OWNER], name="owner's")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert clients_a[Role.OWNER].delete(member_url(tenant_a.memberships[Role.ADMIN])).status_code == 204
+
+    assert not works(admins_client)
+    assert works(key_client(owners_key["key"]))
+
+
+@pytest.mark.parametrize("change", ["delete", "demote"])
+def test_a_membership_changed_behind_the_services_back_is_caught_on_the_next_read(tenant_a, key_for, change):
+    # The Django admin edits memberships without the services: the key is refused from its next
+    # read of the database (at once here, with an empty cache; within AUTH_CACHE_SECONDS in general).
+    created, client = key_for(role="member")
+    membership = Membership.objects.filter(pk=tenant_a.memberships[Role.ADMIN].pk)
+    if change == "delete":
+        membership.delete()
+    else:
+        membership.update(role=Role.VIEWER)
+
+    assert not works(client)
+    assert ApiKey.objects.get(pk=created["id"]).revoked_at is None
+
+
+def test_a_key_without_a_creator_is_refused_until_transferred(
+    clients_a, tenant_a, key_for, django_capture_on_commit_callbacks
+):
+    created, client = key_for()
+    # What the account's deletion leaves behind (created_by is SET_NULL).
+    ApiKey.objects.filter(pk=created["id"]).update(created_by=None)
+    assert not works(client)
+    listed = clients_a[Role.ADMIN].get(detail_url(created["id"])).json()
+    assert listed["created_by"] is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = clients_a[Role.ADMIN].post(
+            transfer_url(created["id"]), {"user": str(tenant_a.users[Role.MEMBER].pk)}, format="json"
+        )
+
+    assert moved.status_code == 200
+    assert works(client), "the transfer drops the cached refusal"
+
+
+# Transferring
+
+
+def test_admin_transfers_a_key_and_it_survives_its_old_creators_removal(
+    clients_a, tenant_a, key_for, django_capture_on_commit_callbacks
+):
+    created, client = key_for(role="member")
+    used_and_cached(created, client)
+    new_creator = tenant_a.users[Role.MEMBER]
+
+    response = clients_a[Role.ADMIN].post(transfer_url(created["id"]), {"user": str(new_creator.pk)}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == FIELDS
+    assert body["created_by"] == str(new_creator.pk)
+    assert created["key"] not in response.content.decode()
+    event = AuditEvent.objects.get(action="api_key.transferred")
+    assert event.target_id == created["id"]
+    assert event.actor_user_id == tenant_a.users[Role.ADMIN].pk
+    assert event.changes == {"created_by": [str(tenant_a.users[Role.ADMIN].pk), str(new_creator.pk)]}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert clients_a[Role.OWNER].delete(member_url(tenant_a.memberships[Role.ADMIN])).status_code == 204
+
+    assert works(client)
+    # Its new creator now answers for it.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert clients_a[Role.OWNER].delete(member_url(tenant_a.memberships[Role.MEMBER])).status_code == 204
+    assert not works(client)
+
+
+def test_transfer_to_a_non_member_is_400_not_a_member(clients_a, tenant_b, key_for):
+    created, _ = key_for()
+
+    response = clients_a[Role.ADMIN].post(
+        transfer_url(created["id"]), {"user": str(tenant_b.users[Role.OWNER].pk)}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "not_a_member"
+    assert "user" in response.json()["errors"]
+    assert str(ApiKey.objects.get(pk=created["id"]).created_by_id) == created["created_by"]
+    assert not AuditEvent.objects.filter(action="api_key.transferred").exists()
+
+
+def test_transfer_to_a_member_below_the_keys_role_is_400_role_below_key(clients_a, tenant_a, key_for):
+    member_key, _ = key_for(role="member")
+    viewer_key, _ = key_for(role="viewer")
+    viewer = str(tenant_a.users[Role.VIEWER].pk)
+
+    refused = clients_a[Role.ADMIN].post(transfer_url(member_key["id"]), {"user": viewer}, format="json")
+    allowed = clients_a[Role.ADMIN].post(transfer_url(viewer_key["id"]), {"user": viewer}, format="json")
+
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "role_below_key"
+    assert allowed.status_code == 200
+    assert allowed.json()["created_by"] == viewer
+
+
+@pytest.mark.parametrize("payload", [{}, {"user": "not-a-uuid"}, {"user": None}, {"user": 7}])
+def test_transfer_with_bad_input_is_400_naming_user(clients_a, key_for, payload):
+    created, _ = key_for()
+
+    response = clients_a[Role.ADMIN].post(transfer_url(created["id"]), payload, format="json")
+
+    assert response.status_code == 400
+    assert "user" in response.json()["errors"]
+
+
+def test_transfer_of_a_revoked_or_foreign_key_is_404(clients_a, clients_b, tenant_a, key_for):
+    revoked, _ = key_for()
+    assert clients_a[Role.ADMIN].delete(detail_url(revoked["id"])).status_code == 204
+    foreign = create_key(clients_b[Role.ADMIN])
+    user = {"user": str(tenant_a.users[Role.OWNER].pk)}
+
+    assert clients_a[Role.ADMIN].post(transfer_url(revoked["id"]), user, format="json").status_code == 404
+    assert clients_a[Role.ADMIN].post(transfer_url(foreign["id"]), user, format="json").status_code == 404
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.VIEWER])
+def test_member_viewer_and_keys_cannot_transfer(clients_a, tenant_a, key_for, role):
+    created, key = key_for()
+    user = {"user": str(tenant_a.users[Role.MEMBER].pk)}
+
+    assert clients_a[role].post(transfer_url(created["id"]), user, format="json").status_code == 403
+    assert key.post(transfer_url(created["id"]), user, format="json").status_code == 403
+    assert str(ApiKey.objects.get(pk=created["id"]).created_by_id) == created["created_by"]
+
+
+# Expiry
+
+
+def test_key_with_an_expiry_works_until_it_passes_even_from_cache(clients_a, monkeypatch):
+    expires = timezone.now() + timedelta(hours=1)
+    created = create_key(clients_a[Role.ADMIN], expires_at=expires.isoformat())
+    client = key_client(created["key"])
+    assert created["expires_at"] is not None
+    assert ApiKey.objects.get(pk=created["id"]).expires_at == expires
+    used_and_cached(created, client)
+
+    # An hour and a second later, as far as the key lookup can tell.
+    later = expires.timestamp() + 1
+    monkeypatch.setattr(api_keys, "time", SimpleNamespace(time=lambda: later))
+
+    after = client.get(MEMBERS)
+    assert after.status_code == 401
+    assert after.json()["code"] == "api_key_not_valid"
+    assert cache.get(cache_key(created["prefix"])), "refused from the cached record, which carries the expiry"
+
+
+def test_a_key_that_expired_is_refused_from_the_database_too(clients_a):
+    created = create_key(clients_a[Role.ADMIN], expires_at=(timezone.now() + timedelta(hours=1)).isoformat())
+    ApiKey.objects.filter(pk=created["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert not works(key_client(created["key"]))
+    # Still listed, with the date it stopped working.
+    assert clients_a[Role.ADMIN].get(detail_url(created["id"])).json()["expires_at"] is not None
+
+
+@pytest.mark.parametrize("expires_at", ["2001-01-01T00:00:00Z", "now"], ids=["long-past", "now"])
+def test_expiry_not_in_the_future_is_400_expires_at_past(clients_a, expires_at):
+    if expires_at == "now":
+        expires_at = timezone.now().isoformat()
+    response = clients_a[Role.ADMIN].post(
+        URL, {"name": "ci", "role": "member", "expires_at": expires_at}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "expires_at_past"
+    assert "expires_at" in response.json()["errors"]
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    ["tomorrow", "10000-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", 12, ""],
+)
+def test_malformed_expiry_is_400(clients_a, expires_at):
+    response = clients_a[Role.ADMIN].post(
+        URL, {"name": "ci", "role": "member", "expires_at": expires_at}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "expires_at" in response.json()["errors"]
+    assert not ApiKey.objects.exists()
+
+
+def test_key_without_expiry_never_expires(clients_a):
+    created = create_key(clients_a[Role.ADMIN], expires_at=None)
+
+    assert created["expires_at"] is None
+    assert works(key_client(created["key"]))
+
+
+def test_expiry_is_audited(clients_a):
+    expires = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+    create_key(clients_a[Role.ADMIN], expires_at=expires.isoformat())
+
+    event = AuditEvent.objects.get(action="api_key.created")
+    assert event.changes["expires_at"] == [None, expires.isoformat()]
+
+
+# Deleting the organization
+
+
+def test_keys_stop_at_once_when_their_organization_is_deleted(clients_a, key_for, django_capture_on_commit_callbacks):
+    created, client = key_for()
+    used_and_cached(created, client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert clients_a[Role.OWNER].delete("/api/v1/organization/").status_code == 204
+
+    assert cache.get(cache_key(created["prefix"])) == "", "the cached record is replaced by a tombstone"
+    assert not works(client)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_stop_when_their_organization_is_deleted_after_a_real_commit(clients_a, key_for):
+    created, client = key_for()
+    used_and_cached(created, client)
+
+    assert clients_a[Role.OWNER].delete("/api/v1/organization/").status_code == 204
+
+    assert not works(client)

@@ -11,7 +11,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.text import slugify
 
-from taskhub.accounts.models import User
+from taskhub.accounts import api_keys
+from taskhub.accounts.models import ApiKey, User
+from taskhub.accounts.services.api_keys import api_keys_revoke_for_member
 from taskhub.audit.services import audit_record, changes_between
 from taskhub.core import rls
 from taskhub.core.actor import Actor
@@ -121,12 +123,15 @@ def organization_delete(*, organization_id: UUID, actor: Actor) -> None:
     """Delete the organization and everything it owns; every token for it stops working."""
     organization = Organization.objects.select_for_update().get(pk=organization_id)
     members = list(organization.memberships.values_list("organization_id", "user_id"))
+    key_prefixes = list(ApiKey.objects.filter(organization_id=organization_id).values_list("prefix", flat=True))
     logger.warning(
         "organization deleted",
         extra={"organization_id": str(organization.pk), "actor_user_id": str(actor.user_id)},
     )
     organization.delete()
     _publish_token_versions([(org, user, 0) for org, user in members])
+    # The keys' rows go with the organization; their cached records would work until they expire.
+    transaction.on_commit(lambda: api_keys.forget_many(key_prefixes))
 
 
 def _owner_count(organization_id: UUID) -> int:
@@ -165,6 +170,8 @@ def membership_role_change(
         target=membership,
         changes={"role": [old_role, new_role]},
     )
+    # Their keys of a role above the new one go with the change (a member key, for a new viewer).
+    api_keys_revoke_for_member(organization_id=organization_id, user_id=membership.user_id, role=new_role, actor=actor)
     return membership
 
 
@@ -194,3 +201,4 @@ def membership_remove(*, organization_id: UUID, membership_id: UUID, actor: Acto
     user_id = membership.user_id
     membership.delete()
     _publish_token_versions([(organization_id, user_id, 0)])
+    api_keys_revoke_for_member(organization_id=organization_id, user_id=user_id, role=None, actor=actor)
