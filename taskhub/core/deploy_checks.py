@@ -382,3 +382,37 @@ def role_errors(default: Mapping[str, Any], names: Mapping[str, str], allowed: b
             id="taskhub.E120",
         )
     ]
+
+
+def link_base_errors(site_url: str, frontend_url: str) -> list[CheckMessage]:
+    """E121 for each base of mailed links that is not https://, or that names a local host."""
+    errors: list[CheckMessage] = []
+    for name, url in (("SITE_URL", site_url), ("FRONTEND_URL", frontend_url)):
+        if name == "FRONTEND_URL" and not url:
+            continue  # optional: the links then go to SITE_URL, the app's own pages
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" or not host:
+            problem = "is not an https:// URL"
+        elif host in LOCAL_ORIGIN_HOSTS or host.endswith(".localhost"):
+            problem = "names a local host"
+        else:
+            continue
+        errors.append(
+            Error(
+                f"{name} {problem} ({url!r}): the links mailed to users (password reset, email verification, "
+                "invitations) would carry their tokens there.",
+                hint=f"Set {name} to the public https:// address that serves /account/..., e.g. https://api.example.com"
+                + ("." if name == "SITE_URL" else ", or unset it to use the app's own pages on SITE_URL."),
+                id="taskhub.E121",
+            )
+        )
+    return errors
+
+
+@checklist_item(
+    "link_urls", "links mailed to users point at https:// (SITE_URL, FRONTEND_URL when set)", "taskhub.E121"
+)
+def check_link_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Fail when a mailed link, and the token in it, would travel in the clear or to a local address."""
+    return link_base_errors(str(getattr(settings, "SITE_URL", "")), str(getattr(settings, "FRONTEND_URL", "") or ""))

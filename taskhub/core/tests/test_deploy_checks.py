@@ -66,12 +66,15 @@ MISCONFIGURED = {
     "SECURE_HSTS_SECONDS": "60",
     "JWT_ACCESS_TOKEN_LIFETIME_MINUTES": "60",
     "JWT_REFRESH_TOKEN_LIFETIME_DAYS": "30",
+    "FRONTEND_URL": "http://app.example.com",
 }
 # The modes that exclude those above: no database at all, short and repetitive keys.
 MISCONFIGURED_OTHERWISE = {
     "SECRET_KEY": "Zq8#kP2m",
     "JWT_SIGNING_KEY": "ab" * 40,
     "ALLOWED_HOSTS": "0.0.0.0",  # noqa: S104 - the value refused
+    "SITE_URL": "http://api.example.com",
+    "FRONTEND_URL": None,
     **dict.fromkeys(("DB_NAME", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_SSLMODE")),
 }
 
@@ -167,6 +170,22 @@ def test_check_deploy_fails_on_short_hsts(misconfigured):
 def test_check_deploy_fails_on_long_token_lifetimes(misconfigured):
     assert_refused(misconfigured, "taskhub.E118")
     assert_refused(misconfigured, "taskhub.E119")
+
+
+def test_check_deploy_fails_on_a_plain_http_frontend_url(misconfigured):
+    assert_refused(misconfigured, "taskhub.E121")
+    assert "FRONTEND_URL is not an https:// URL ('http://app.example.com')" in misconfigured.stderr
+
+
+def test_check_deploy_fails_on_a_plain_http_site_url(misconfigured_otherwise):
+    assert_refused(misconfigured_otherwise, "taskhub.E121")
+    assert "SITE_URL is not an https:// URL ('http://api.example.com')" in misconfigured_otherwise.stderr
+
+
+def test_check_deploy_passes_without_frontend_url_links_going_to_the_apps_own_pages():
+    result = check_deploy(FRONTEND_URL=None, SITE_URL="https://api.example.com")
+    assert result.returncode == 0, result.stderr
+    assert NO_ISSUES in result.stdout
 
 
 def test_check_deploy_says_how_to_fix_each_finding(misconfigured):
@@ -348,3 +367,43 @@ def test_every_check_id_is_unique_and_documented():
     assert len(check_ids) == len(set(check_ids))
     operations = (ROOT / "docs" / "operations.md").read_text()
     assert [check_id for check_id in check_ids if f"`{check_id}`" not in operations] == []
+
+
+@pytest.mark.parametrize(
+    ("site_url", "frontend_url"),
+    [
+        ("https://api.example.com", ""),
+        ("https://api.example.com", "https://app.example.com"),
+        ("https://api.example.com:8443/", "https://app.example.com/base"),
+    ],
+)
+def test_https_link_bases_pass(settings, site_url, frontend_url):
+    settings.SITE_URL, settings.FRONTEND_URL = site_url, frontend_url
+    assert deploy_checks.check_link_urls() == []
+
+
+@pytest.mark.parametrize(
+    ("site_url", "frontend_url", "named"),
+    [
+        ("http://api.example.com", "", "SITE_URL is not an https:// URL"),
+        ("api.example.com", "", "SITE_URL is not an https:// URL"),
+        ("", "", "SITE_URL is not an https:// URL"),
+        ("https://", "", "SITE_URL is not an https:// URL"),
+        ("https://127.0.0.1:8000", "", "SITE_URL names a local host"),
+        ("https://api.example.com", "http://app.example.com", "FRONTEND_URL is not an https:// URL"),
+        ("https://api.example.com", "https://localhost:3000", "FRONTEND_URL names a local host"),
+        ("https://api.example.com", "https://app.localhost", "FRONTEND_URL names a local host"),
+    ],
+)
+def test_plain_http_or_local_link_bases_are_refused(settings, site_url, frontend_url, named):
+    settings.SITE_URL, settings.FRONTEND_URL = site_url, frontend_url
+    errors = deploy_checks.check_link_urls()
+    assert ids(errors) == ["taskhub.E121"]
+    assert named in str(errors[0].msg)
+    assert errors[0].hint
+
+
+def test_both_link_bases_are_reported_when_both_are_wrong(settings):
+    settings.SITE_URL, settings.FRONTEND_URL = "http://api.example.com", "http://app.example.com"
+    messages = [str(error.msg) for error in deploy_checks.check_link_urls()]
+    assert [message.split(" ", 1)[0] for message in messages] == ["SITE_URL", "FRONTEND_URL"]
