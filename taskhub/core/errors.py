@@ -6,7 +6,8 @@ subclasses), never DRF's exceptions (an import-linter contract holds them to it)
 response: status, code, detail, field errors, ``WWW-Authenticate`` and ``Retry-After``.
 Everything Django answers by itself
 (unknown URLs, a bad Host header, an unhandled exception) goes through the handler views
-below, so no client ever gets an HTML page.
+below, so no API client ever gets an HTML page (the account pages, HTML by design, answer
+their own CSRF refusals as pages: ``csrf_failure``).
 
 A lost database (``OperationalError``, ``InterfaceError``) answers 503 ``service_unavailable``
 with ``Retry-After`` wherever it surfaces: in a DRF view (``exception_handler``), outside DRF's
@@ -263,7 +264,15 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """Answer a refused CSRF check (a cookie-authenticated write: the admin) in the error shape."""
+    """Answer a refused CSRF check (a cookie-authenticated write: the admin) in the error shape.
+
+    A view serving an HTML form (the account pages) answers its own refusals, as a page: its
+    ``csrf_failure`` attribute, called with the same arguments.
+    """
+    view = getattr(getattr(request, "resolver_match", None), "func", None)
+    if page := getattr(view, "csrf_failure", None):
+        response: HttpResponse = page(request, reason)
+        return response
     return _json(403, "CSRF verification failed.", "csrf_failed")
 
 
