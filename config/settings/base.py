@@ -210,6 +210,10 @@ SIGNUP_ENABLED = env.boolean("SIGNUP_ENABLED", True)
 DB_STATEMENT_TIMEOUT_MS = env.integer("DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
 INVITATION_LIFETIME_DAYS = env.integer("INVITATION_LIFETIME_DAYS", 7, minimum=1)
 INVITATIONS_PER_HOUR = env.integer("INVITATIONS_PER_HOUR", 50, minimum=1)
+# Invitation emails per inviting user (across their organizations) and per recipient address
+# (from every organization: throwaway organizations cannot flood one inbox), per UTC day.
+INVITATIONS_PER_USER_PER_DAY = env.integer("INVITATIONS_PER_USER_PER_DAY", 100, minimum=1)
+INVITATIONS_PER_ADDRESS_PER_DAY = env.integer("INVITATIONS_PER_ADDRESS_PER_DAY", 5, minimum=1)
 # Proxies in front of the app that append to X-Forwarded-For (nginx: 1). The client IP is the
 # address that many hops from the right, so a client cannot forge it by sending the header.
 TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)

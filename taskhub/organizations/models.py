@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from taskhub.core.models import BaseModel
@@ -8,13 +10,30 @@ from taskhub.tenancy.roles import Role
 
 
 class Organization(BaseModel):
-    """A tenant: every row of work belongs to exactly one."""
+    """A tenant: every row of work belongs to exactly one.
+
+    Slugs are unique case-insensitively: ``Acme`` and ``acme`` would name one organization to a
+    person typing it, so only one may exist (match them with ``slug_matches``).
+    """
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("slug"), name="organizations_organization_slug_ci_unique")]
+
     def __str__(self) -> str:
         return self.name
+
+
+def slug_matches(slug: str, field: str = "slug") -> Exact:
+    """A filter for the organization whose slug is ``slug`` in any case, through the ``Lower(slug)`` index.
+
+    ``field`` reaches the slug from another model (``organization__slug``). A slug is ASCII; a
+    reference that is not (U+212A, the Kelvin sign, lowers to "k" in Python) matches nothing: it is
+    compared as a space, which no slug contains.
+    """
+    return Exact(Lower(field), slug.lower() if slug.isascii() else " ")
 
 
 class Membership(BaseModel):

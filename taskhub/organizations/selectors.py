@@ -10,7 +10,14 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from taskhub.core import jobs, rls
-from taskhub.organizations.models import ExportStatus, Invitation, Membership, Organization, OrganizationExport
+from taskhub.organizations.models import (
+    ExportStatus,
+    Invitation,
+    Membership,
+    Organization,
+    OrganizationExport,
+    slug_matches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +60,7 @@ def organization_by_reference(*, reference: str) -> Organization | None:
     try:
         return Organization.objects.filter(pk=UUID(reference)).first()
     except ValueError:
-        return Organization.objects.filter(slug=reference).first()
+        return Organization.objects.filter(slug_matches(reference)).first()
 
 
 def membership_list(*, organization_id: UUID | str) -> QuerySet[Membership]:
@@ -74,7 +81,7 @@ def membership_for_token(*, user_id: UUID | str, organization: str | None) -> Me
         try:
             memberships = memberships.filter(organization_id=UUID(organization))
         except ValueError:
-            memberships = memberships.filter(organization__slug=organization)
+            memberships = memberships.filter(slug_matches(organization, "organization__slug"))
     with rls.scoped(user_id=user_id):
         return memberships.first()
 

@@ -54,7 +54,7 @@ from taskhub.organizations.export import (
     ordered,
     write_export,
 )
-from taskhub.organizations.models import Invitation, Organization
+from taskhub.organizations.models import Invitation, Organization, slug_matches
 from taskhub.organizations.selectors import token_version_cache_key
 from taskhub.organizations.services.invitations import hash_token
 from taskhub.tenancy.registry import tenant_models
@@ -71,7 +71,7 @@ class TransferError(Exception):
 
 
 def find_organization(reference: str) -> Organization:
-    found = Organization.objects.filter(slug=reference).first()
+    found = Organization.objects.filter(slug_matches(reference)).first()
     if found is None:
         with contextlib.suppress(ValueError):
             found = Organization.objects.filter(pk=uuid.UUID(reference)).first()
@@ -323,7 +323,7 @@ def import_lines(lines: Iterator[dict[str, Any]], *, slug: str | None = None, ne
         raise TransferError(str(exc)) from exc
 
     with rls.bypass("import_organization"), _keeping_timestamps([Organization, *importable]):
-        if Organization.objects.filter(slug=organization_row["slug"]).exists():
+        if Organization.objects.filter(slug_matches(organization_row["slug"])).exists():
             raise TransferError(f"an organization with slug {organization_row['slug']!r} exists; use --slug")
         organization_id = importer.local_id(source)
         if not new_ids and Organization.objects.filter(pk=organization_id).exists():

@@ -65,6 +65,8 @@ SERVER_ENVIRONMENT = {
     # run inline, so the email is out before the request answers (no worker to wait for).
     "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
     "JOBS_INLINE": "True",
+    # Seeding invites A's user from each of the SPARE_ORGANIZATIONS: past one address's daily limit.
+    **{f"INVITATIONS_PER_{per}_PER_DAY": "1000000" for per in ("ADDRESS", "USER")},
 }
 TOKEN_IN_EMAIL = re.compile(r"invitation token into the app: (\S+)")
 

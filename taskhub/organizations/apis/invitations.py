@@ -61,8 +61,10 @@ class InvitationListApi(TenantListApi):
             "`sent_at`), or `failed` once every retry has failed (`delivery_error` says why; resend it with "
             "`POST /api/v1/invitations/{id}/resend/`). The token never appears in the answer; the invitee "
             "sends it to `POST /api/v1/invitations/accept/`.",
-            "409 `already_member`, `invitation_pending`; 403 when an admin invites an owner; 429 past the "
-            "organization's `INVITATIONS_PER_HOUR` (50 by default).",
+            "409 `already_member` (a member holds this address verified), `invitation_pending`; 403 when an "
+            "admin invites an owner; 429 `throttled` with `Retry-After` past the organization's "
+            "`INVITATIONS_PER_HOUR` (50 by default), the inviting user's `INVITATIONS_PER_USER_PER_DAY` (100) "
+            "or the address's `INVITATIONS_PER_ADDRESS_PER_DAY` (5, counted over every organization).",
         ),
     }
 
@@ -106,12 +108,13 @@ class InvitationResendApi(TenantAPIView):
             f"{ADMIN} Only owners resend an owner's invitation.",
             "Queues the invitation email again with a new token: the link and token of every earlier email "
             "stop working at once, and the new one works when it arrives. Answers 202 with the invitation "
-            "(`delivery_status` `queued` until the email is out). Counts against the organization's "
-            "`INVITATIONS_PER_HOUR` like a new invitation. While an earlier email still waits to go out "
+            "(`delivery_status` `queued` until the email is out). Counts against the invitation limits "
+            "(`INVITATIONS_PER_HOUR`, `INVITATIONS_PER_USER_PER_DAY`, `INVITATIONS_PER_ADDRESS_PER_DAY`) like a "
+            "new invitation. While an earlier email still waits to go out "
             "(the mail server down, its retries pending), no second email is queued: the waiting one is "
             "sent at once instead.",
             "409 `invitation_not_pending` for an invitation accepted, revoked or expired; 403 when an admin "
-            "resends an owner's invitation; 404; 429 past the hourly limit.",
+            "resends an owner's invitation; 404; 429 past a limit.",
         ),
         request=None,
         responses={202: InvitationSerializer},
@@ -138,15 +141,17 @@ class InvitationAcceptApi(APIView):
     @extend_schema(
         summary="Accept an invitation and get tokens for its organization",
         description=operation_description(
-            "The invitee, with the token from the email: signed in (a Bearer token for any organization), or "
-            "with no credential and a new `username` and `password`. An API key gets 403 `api_key_bound`. "
-            "Throttled like sign-in, per client IP.",
+            "The invitee, with the token from the email: signed in (a Bearer token for any organization) as the "
+            "user whose email is the invited address, or with no credential and a new `username` and "
+            "`password`. An API key gets 403 `api_key_bound`. Throttled like sign-in, per client IP.",
             "Makes the user a member with the invitation's role and answers the organization, the role and a "
-            "token pair bound to it (201). A new user's account takes the invitation's email address.",
+            "token pair bound to it (201). The invited address becomes the user's verified email: a new "
+            "user's account takes it; any other account's unverified claim to it is dropped.",
             "400 `invitation_invalid`, `invitation_used`, `invitation_revoked`, `invitation_expired`, "
             "`username_taken`, `password_invalid`, `already_signed_in` (a username sent with a Bearer token); "
-            "401 with neither a credential nor a username; 409 `already_member`, `email_taken` (an account has "
-            "that email: sign in and accept).",
+            "401 with neither a credential nor a username; 403 `invitation_email_mismatch` (signed in as a user "
+            "whose email is not the invited address: sign in with the account that uses it); 409 "
+            "`already_member`, `email_taken` (an account holds that address verified: sign in and accept).",
         ),
         request=InvitationAcceptInputSerializer,
         responses={201: InvitationAcceptOutputSerializer},

@@ -37,8 +37,11 @@ class OrganizationApi(TenantAPIView):
         summary="Rename the organization or change its slug",
         description=operation_description(
             ADMIN,
-            "Changes the `name`, the `slug`, or both; fields left out stay. The change is audited.",
-            "409 `slug_taken` for a slug another organization has.",
+            "Changes the `name`, the `slug`, or both; fields left out stay. The change is audited. The name is "
+            "stored without control or format characters (line breaks, bidi overrides, zero-width characters), "
+            "its whitespace collapsed to single spaces. Slugs are unique whatever their case.",
+            "400 `name_invalid` for a name with no visible characters; 409 `slug_taken` for a slug another "
+            "organization has in any case.",
         ),
         request=OrganizationUpdateSerializer,
         responses={200: OrganizationSerializer},

@@ -4,6 +4,10 @@ The raw token exists only in the email: the database keeps its SHA-256. It is 25
 bits, so a slow hash would add nothing, and the hash still finds the row through its
 unique index.
 
+Accepting needs the invited address: a signed-in user whose email is the invited one (the
+acceptance then verifies it for them), or a new account that takes the address, verified. The
+token holder has shown they read that mailbox; anyone else holding the token is refused.
+
 The email is a job (``organizations.send_invitation_email``, taskhub.organizations.jobs), so
 creating an invitation never waits for, or fails with, the mail server. The token is made by
 the job when it sends, never before: the queue's rows are readable by every process of the
@@ -18,8 +22,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
-from urllib.parse import urlencode
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -29,7 +32,9 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from taskhub.accounts.links import account_link
 from taskhub.accounts.models import User
+from taskhub.accounts.services.account import email_claim
 from taskhub.accounts.services.auth import password_validate
 from taskhub.accounts.tokens import token_pair
 from taskhub.audit.services import audit_record
@@ -43,6 +48,7 @@ from taskhub.core.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from taskhub.core.text import single_line
 from taskhub.organizations.models import (
     Invitation,
     InvitationDeliveryStatus,
@@ -55,6 +61,7 @@ from taskhub.tenancy.roles import Role, role_allows
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 3600
+DAY_SECONDS = 86400
 SEND_JOB = "organizations.send_invitation_email"
 
 # Why an invitation cannot be accepted, by its status.
@@ -63,6 +70,16 @@ _REFUSALS: dict[InvitationStatus, tuple[str, str]] = {
     InvitationStatus.REVOKED: ("This invitation has been revoked.", "invitation_revoked"),
     InvitationStatus.EXPIRED: ("This invitation has expired; ask for a new one.", "invitation_expired"),
 }
+
+
+@dataclass(frozen=True)
+class InvitationPreview:
+    """What a pending invitation offers, for the page its link opens: who invites whom where."""
+
+    organization_name: str
+    role: str
+    email: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -96,50 +113,108 @@ def _has_pending_invitation(organization_id: UUID, email: str) -> bool:
     ).exists()
 
 
-def _consume_invitation_slot(organization_id: UUID) -> None:
-    """Count one invitation against the organization's hourly limit; refuse past it.
+def invitation_user_rate_cache_key(*, user_id: UUID | str, window: int) -> str:
+    return f"invitations:user:{user_id}:{window}"
 
-    The count lives in the cache. When the cache is unavailable (Redis down) the invitation
+
+def invitation_address_rate_cache_key(*, email: str, window: int) -> str:
+    # Hashed: the cache holds no addresses (it is shared, dumped, and seen by operators).
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"invitations:address:{digest}:{window}"
+
+
+@dataclass(frozen=True)
+class _Limit:
+    key: str
+    limit: int
+    window_end: int
+    detail: str
+
+
+def _consume_invitation_slot(organization_id: UUID, *, user_id: UUID | None = None, email: str = "") -> None:
+    """Count one invitation email against every limit it falls under; refuse past any of them.
+
+    The limits: the organization's per hour (``INVITATIONS_PER_HOUR``), the inviting user's per
+    day across their organizations (``INVITATIONS_PER_USER_PER_DAY``), and the recipient
+    address's per day from every organization (``INVITATIONS_PER_ADDRESS_PER_DAY``), so that
+    throwaway organizations cannot flood one inbox. A refused invitation gives back the slots
+    it took under the other limits.
+
+    The counts live in the cache. When the cache is unavailable (Redis down) the invitation
     is allowed and a warning logged: creating invitations takes an admin of the
     organization, so failing open costs little, while failing closed would stop every
     organization from inviting anyone during the outage.
     """
     now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    key = invitation_rate_cache_key(organization_id=organization_id, window=window)
-    try:
-        # add() then incr() is atomic on Redis: concurrent requests cannot share a slot.
-        cache.add(key, 0, timeout=RATE_WINDOW_SECONDS + 60)
-        count = cache.incr(key)
-    except Exception:
-        logger.warning(
-            "cache unavailable: invitation rate limit not enforced",
-            extra={"organization_id": str(organization_id)},
-            exc_info=True,
+    hour, day = int(now // RATE_WINDOW_SECONDS), int(now // DAY_SECONDS)
+    limits = [
+        _Limit(
+            invitation_rate_cache_key(organization_id=organization_id, window=hour),
+            settings.INVITATIONS_PER_HOUR,
+            (hour + 1) * RATE_WINDOW_SECONDS,
+            "This organization has sent too many invitations in the last hour.",
         )
-        return
-    if count > settings.INVITATIONS_PER_HOUR:
-        retry_after = max(1, (window + 1) * RATE_WINDOW_SECONDS - int(now))
-        raise TooManyRequests(
-            "This organization has sent too many invitations in the last hour.", retry_after=retry_after
+    ]
+    if user_id is not None:
+        limits.append(
+            _Limit(
+                invitation_user_rate_cache_key(user_id=user_id, window=day),
+                settings.INVITATIONS_PER_USER_PER_DAY,
+                (day + 1) * DAY_SECONDS,
+                "You have sent too many invitations today.",
+            )
         )
+    if email:
+        limits.append(
+            _Limit(
+                invitation_address_rate_cache_key(email=email, window=day),
+                settings.INVITATIONS_PER_ADDRESS_PER_DAY,
+                (day + 1) * DAY_SECONDS,
+                "This address has been sent too many invitations today.",
+            )
+        )
+    taken: list[str] = []
+    for limit in limits:
+        try:
+            # add() then incr() is atomic on Redis: concurrent requests cannot share a slot.
+            cache.add(limit.key, 0, timeout=limit.window_end - int(now) + 60)
+            count = cache.incr(limit.key)
+        except Exception:
+            logger.warning(
+                "cache unavailable: invitation rate limit not enforced",
+                extra={"organization_id": str(organization_id)},
+                exc_info=True,
+            )
+            return
+        if count > limit.limit:
+            _give_back(taken)
+            raise TooManyRequests(limit.detail, retry_after=max(1, limit.window_end - int(now)))
+        taken.append(limit.key)
 
 
-def _accept_link(token: str) -> str:
-    return f"{settings.FRONTEND_URL.rstrip('/')}/accept-invitation?{urlencode({'token': token})}"
+def _give_back(keys: list[str]) -> None:
+    """Return slots taken under other limits by an invitation that one limit refused."""
+    for key in keys:
+        try:
+            cache.decr(key)
+        except Exception:
+            logger.warning("cache unavailable: an invitation slot not given back", exc_info=True)
 
 
 def _send_invitation_email(invitation: Invitation, organization: Organization, token: str) -> None:
     expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    # Quoted, on one line, nothing invisible: the name is the inviter's text, not ours. Stored
+    # names are clean already (organization_name_clean); this holds for a row of any age.
+    name = f'"{single_line(organization.name)}"'
     body = (
-        f"You have been invited to join {organization.name} on Taskhub as {Role(invitation.role).label.lower()}.\n\n"
-        f"Accept the invitation: {_accept_link(token)}\n\n"
+        f"You have been invited to join {name} on Taskhub as {Role(invitation.role).label.lower()}.\n\n"
+        f"Accept the invitation: {account_link('accept-invitation', token)}\n\n"
         f"Or paste this invitation token into the app: {token}\n\n"
-        f"The invitation works once and expires on {expires}. "
+        f"The invitation is for {invitation.email}: accept it signed in with the account that uses "
+        "this address, or create an account with it. "
+        f"It works once and expires on {expires}. "
         "If you did not expect it, ignore this email.\n"
     )
-    # One line: a line break in a header would make the mail library refuse the message.
-    name = " ".join(organization.name.split())
     send_mail(
         subject=f"You're invited to join {name} on Taskhub",
         message=body,
@@ -155,11 +230,15 @@ def _invitation_insert(*, organization_id: UUID, actor: Actor, actor_role: Role,
     # Locking the organization serializes invitations to it, so two concurrent requests
     # cannot both pass the "no pending invitation" check for the same email.
     organization = Organization.objects.select_for_update().get(pk=organization_id)
-    if Membership.objects.filter(organization_id=organization_id, user__email__iexact=email).exists():
+    # A member holding the address verified is that person; an unverified claim proves nothing
+    # and must not keep the address's owner out.
+    if Membership.objects.filter(
+        organization_id=organization_id, user__email__iexact=email, user__email_verified=True
+    ).exists():
         raise Conflict("This person is already a member.", code="already_member", field="email")
     if _has_pending_invitation(organization_id, email):
         raise Conflict("This email already has a pending invitation.", code="invitation_pending", field="email")
-    _consume_invitation_slot(organization_id)
+    _consume_invitation_slot(organization_id, user_id=actor.user_id, email=email)
 
     invitation = Invitation.objects.create(
         organization=organization,
@@ -223,7 +302,7 @@ def invitation_create(*, organization_id: UUID, actor: Actor, actor_role: Role, 
 def invitation_resend(*, organization_id: UUID, invitation_id: UUID, actor: Actor, actor_role: Role) -> Invitation:
     """Email a pending invitation again, with a new token; the previous one stops working now.
 
-    Counts against the organization's hourly invitation limit like a new invitation.
+    Counts against the invitation limits like a new invitation: it is one more email to the address.
     """
     invitation = (
         Invitation.objects.select_for_update().filter(pk=invitation_id, organization_id=organization_id).first()
@@ -236,7 +315,7 @@ def invitation_resend(*, organization_id: UUID, invitation_id: UUID, actor: Acto
             f"Only a pending invitation can be sent again; this one is {invitation.status.value}.",
             code="invitation_not_pending",
         )
-    _consume_invitation_slot(organization_id)
+    _consume_invitation_slot(organization_id, user_id=actor.user_id, email=invitation.email)
     previous = invitation.delivery_status
     invitation.token_hash = _unheld_token_hash()
     invitation.delivery_status = InvitationDeliveryStatus.QUEUED
@@ -316,6 +395,26 @@ def invitation_revoke(*, organization_id: UUID, invitation_id: UUID, actor: Acto
     return invitation
 
 
+def invitation_peek(*, token: str) -> InvitationPreview | None:
+    """Show what the pending invitation ``token`` opens, for the page its link leads to; None for any other token.
+
+    Reads only: nothing is locked or used up, and an invitation accepted, revoked or expired
+    shows as None, like a token that never existed.
+    """
+    token_hash = hash_token(token)
+    # No tenant: row-level security admits the one invitation whose token the caller holds.
+    with rls.scoped(invitation_token_hash=token_hash):
+        invitation = Invitation.objects.select_related("organization").filter(token_hash=token_hash).first()
+    if invitation is None or invitation.status != InvitationStatus.PENDING:
+        return None
+    return InvitationPreview(
+        organization_name=single_line(invitation.organization.name),
+        role=invitation.role,
+        email=invitation.email,
+        expires_at=invitation.expires_at,
+    )
+
+
 def _pending_invitation_for_update(token: str) -> Invitation:
     """Return the invitation ``token`` opens, row-locked until the transaction ends; else refuse."""
     # The lock makes concurrent accepts of one token queue up: the second one sees the
@@ -336,9 +435,14 @@ def _pending_invitation_for_update(token: str) -> Invitation:
 
 
 def _join(*, invitation: Invitation, user: User, actor: Actor) -> Acceptance:
-    """Make ``user`` a member with the invitation's role and use the invitation up."""
+    """Make ``user`` a member with the invitation's role, verify the invited address as theirs, use the invitation up.
+
+    Whoever accepted has read the email sent to that address: it is theirs now, and every
+    other account's unverified claim to it is dropped (``email_claim``).
+    """
     if Membership.objects.filter(organization_id=invitation.organization_id, user=user).exists():
         raise Conflict("You are already a member of this organization.", code="already_member")
+    email_claim(user=user, email=invitation.email)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(
@@ -373,11 +477,21 @@ def _join(*, invitation: Invitation, user: User, actor: Actor) -> Acceptance:
 
 @transaction.atomic
 def invitation_accept(*, token: str, user_id: UUID, actor: Actor) -> Acceptance:
-    """Accept an invitation as a signed-in user; answers tokens for the organization joined."""
+    """Accept an invitation as the signed-in user it was sent to; answers tokens for the organization joined.
+
+    The user's email must be the invited address (in any case): a token forwarded, leaked or
+    read over a shoulder does not let another account in. The refusal does not name the
+    address, which the caller may not know.
+    """
     invitation = _pending_invitation_for_update(token)
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         raise Unauthenticated("Token is invalid, expired or revoked.", code="token_not_valid")
+    if not user.email or user.email.lower() != invitation.email.lower():
+        raise Forbidden(
+            "This invitation was sent to another address; sign in with the account that uses it.",
+            code="invitation_email_mismatch",
+        )
     return _join(invitation=invitation, user=user, actor=actor)
 
 
@@ -385,11 +499,16 @@ def invitation_accept(*, token: str, user_id: UUID, actor: Actor) -> Acceptance:
 def invitation_accept_new_user(
     *, token: str, username: str, password: str, ip: str | None, request_id: str
 ) -> Acceptance:
-    """Create an account with the invitation's email and accept the invitation with it."""
+    """Create an account with the invitation's email, verified by the acceptance, and accept with it.
+
+    An account holding the address unverified does not stand in the way: its claim is dropped
+    (``email_claim``). One holding it verified is the address's owner: 409 ``email_taken``, sign
+    in and accept. Only the token holder, who reads that mailbox, gets to see that answer.
+    """
     invitation = _pending_invitation_for_update(token)
     if User.objects.filter(username__iexact=username).exists():
         raise DomainError("This username is taken.", code="username_taken", field="username")
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if User.objects.filter(email__iexact=invitation.email, email_verified=True).exists():
         raise Conflict(
             "An account with this email exists; sign in and accept the invitation.",
             code="email_taken",

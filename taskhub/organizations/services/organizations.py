@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.text import slugify
 
@@ -18,7 +18,8 @@ from taskhub.audit.services import audit_record, changes_between
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, Forbidden
-from taskhub.organizations.models import Membership, Organization
+from taskhub.core.text import single_line
+from taskhub.organizations.models import Membership, Organization, slug_matches
 from taskhub.organizations.selectors import memberships_of_user, token_version_cache_key
 from taskhub.tenancy.roles import Role
 
@@ -26,12 +27,29 @@ logger = logging.getLogger(__name__)
 
 
 def _unique_slug(name: str) -> str:
+    """A slug from ``name`` that no organization has in any case: ``acme``, else ``acme-2``, ``acme-3``..."""
     base = slugify(name)[:50] or "org"
     slug, suffix = base, 2
-    while Organization.objects.filter(slug=slug).exists():
+    while Organization.objects.filter(slug_matches(slug)).exists():
         slug = f"{base}-{suffix}"
         suffix += 1
     return slug
+
+
+def _slug_taken() -> Conflict:
+    return Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
+
+
+def organization_name_clean(name: str) -> str:
+    """The name as it is stored and shown: no control or format characters, one line; 400 when nothing is left.
+
+    Organization names are shown to other people, in email subjects and bodies too
+    (taskhub.core.text says what is dropped and why).
+    """
+    cleaned = single_line(name)
+    if not cleaned:
+        raise DomainError("The name has no visible characters.", code="name_invalid", field="name")
+    return cleaned
 
 
 def _publish_token_versions(memberships: list[tuple[UUID, UUID, int]]) -> None:
@@ -71,14 +89,29 @@ def membership_tokens_revoke(*, user_id: UUID, organization_id: UUID | None = No
     _publish_token_versions(published)
 
 
+def _organization_insert(*, name: str, slug: str | None) -> Organization:
+    """Insert the organization; a slug made from the name is made again if taken meanwhile."""
+    # Two sign-ups naming their organizations alike at once both find "acme" free; the
+    # second insert breaks the unique index and tries "acme-2". A slug asked for is refused.
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return Organization.objects.create(name=name, slug=slug or _unique_slug(name))
+        except IntegrityError as exc:
+            if slug or attempt == 2:
+                raise _slug_taken() from exc
+    raise AssertionError("unreachable")
+
+
 @transaction.atomic
 def organization_create(
     *, name: str, owner: User, slug: str | None = None, actor: Actor | None = None
 ) -> tuple[Organization, Membership]:
     """Create an organization with ``owner`` as its first owner; the transaction then acts in it."""
-    if slug and Organization.objects.filter(slug=slug).exists():
-        raise Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
-    organization = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
+    name = organization_name_clean(name)
+    if slug and Organization.objects.filter(slug_matches(slug)).exists():
+        raise _slug_taken()
+    organization = _organization_insert(name=name, slug=slug)
     rls.set_context(organization_id=organization.pk)
     membership = Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
     actor = actor or Actor(user_id=owner.pk)
@@ -99,15 +132,20 @@ def organization_update(
 ) -> Organization:
     organization = Organization.objects.select_for_update().get(pk=organization_id)
     before = {"name": organization.name, "slug": organization.slug}
-    if slug is not None and slug != organization.slug:
-        if Organization.objects.filter(slug=slug).exists():
-            raise Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
-        organization.slug = slug
     if name is not None:
-        organization.name = name
+        organization.name = organization_name_clean(name)
+    if slug is not None and slug != organization.slug:
+        # Its own slug in another case ("Acme" for "acme") is no conflict.
+        if Organization.objects.filter(slug_matches(slug)).exclude(pk=organization.pk).exists():
+            raise _slug_taken()
+        organization.slug = slug
     changes = changes_between(before, {"name": organization.name, "slug": organization.slug})
     if changes:
-        organization.save(update_fields=["name", "slug", "updated_at"])
+        try:
+            with transaction.atomic():
+                organization.save(update_fields=["name", "slug", "updated_at"])
+        except IntegrityError as exc:
+            raise _slug_taken() from exc
         audit_record(
             organization_id=organization.pk,
             actor=actor,

@@ -26,7 +26,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from tests.support import throwaway
 from tests.support.servers import run
 
-TOKEN = re.compile(r"accept-invitation\?token=([A-Za-z0-9_-]+)")
+TOKEN = re.compile(r"accept-invitation/\?token=([A-Za-z0-9_-]+)")
 JOB = "organizations.send_invitation_email"
 
 

@@ -102,7 +102,7 @@ def invitation_token(world: World) -> str:
         "/api/v1/invitations/", {"email": f"joiner{next(unique)}@example.com", "role": "viewer"}
     )
     assert response.status_code == 201, response.content
-    match = re.search(r"accept-invitation\?token=([A-Za-z0-9_-]+)", str(mail.outbox[-1].body))
+    match = re.search(r"accept-invitation/\?token=([A-Za-z0-9_-]+)", str(mail.outbox[-1].body))
     assert match
     return match[1]
 

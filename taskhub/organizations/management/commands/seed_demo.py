@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from taskhub.accounts.models import User
 from taskhub.core import rls
-from taskhub.organizations.models import Membership, Organization
+from taskhub.organizations.models import Membership, Organization, slug_matches
 from taskhub.organizations.services.organizations import organization_create
 from taskhub.tenancy.roles import Role
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             )
             user.set_password(password)
             user.save(update_fields=["password"])
-            organization = Organization.objects.filter(slug=options["organization"]).first()
+            organization = Organization.objects.filter(slug_matches(options["organization"])).first()
             if organization is None:
                 organization, _ = organization_create(
                     name="Demo Organization", slug=options["organization"], owner=user

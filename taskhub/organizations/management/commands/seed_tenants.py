@@ -16,7 +16,7 @@ from taskhub.accounts.models import User
 from taskhub.accounts.services.api_keys import api_key_create
 from taskhub.core import rls
 from taskhub.core.actor import Actor
-from taskhub.organizations.models import Invitation, Membership, Organization
+from taskhub.organizations.models import Invitation, Membership, Organization, slug_matches
 from taskhub.organizations.services.invitations import hash_token
 from taskhub.organizations.services.organizations import organization_create
 from taskhub.projects.models import Project
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         with rls.bypass("seed_tenants"):
             for index in range(1, options["organizations"] + 1):
                 slug = f"{options['prefix']}-{index}"
-                if Organization.objects.filter(slug=slug).exists():
+                if Organization.objects.filter(slug_matches(slug)).exists():
                     continue
                 self._organization(slug, index, projects=options["projects"], tasks=options["tasks"])
                 created += 1
