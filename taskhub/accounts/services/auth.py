@@ -77,7 +77,9 @@ def user_register(
                 raise DomainError("This username is taken.", code="username_taken", field="username")
             user.save()
             actor = Actor(user_id=user.pk, label=user.username, ip=ip, request_id=request_id)
-            organization, membership = organization_create(name=organization_name, owner=user, actor=actor)
+            organization, membership = organization_create(
+                name=organization_name, owner=user, actor=actor, name_field="organization_name"
+            )
             holder = User.objects.filter(email__iexact=email, email_verified=True).exclude(pk=user.pk).first()
             if holder is None:
                 account_emails.email_queue(account_emails.EmailKind.VERIFY, user_id=user.pk, email=email)

@@ -40,7 +40,7 @@ def _slug_taken() -> Conflict:
     return Conflict("An organization with this slug exists.", code="slug_taken", field="slug")
 
 
-def organization_name_clean(name: str) -> str:
+def organization_name_clean(name: str, *, field: str = "name") -> str:
     """The name as it is stored and shown: no control or format characters, one line; 400 when nothing is left.
 
     Organization names are shown to other people, in email subjects and bodies too
@@ -48,7 +48,7 @@ def organization_name_clean(name: str) -> str:
     """
     cleaned = single_line(name)
     if not cleaned:
-        raise DomainError("The name has no visible characters.", code="name_invalid", field="name")
+        raise DomainError("The name has no visible characters.", code="name_invalid", field=field)
     return cleaned
 
 
@@ -105,10 +105,13 @@ def _organization_insert(*, name: str, slug: str | None) -> Organization:
 
 @transaction.atomic
 def organization_create(
-    *, name: str, owner: User, slug: str | None = None, actor: Actor | None = None
+    *, name: str, owner: User, slug: str | None = None, actor: Actor | None = None, name_field: str = "name"
 ) -> tuple[Organization, Membership]:
-    """Create an organization with ``owner`` as its first owner; the transaction then acts in it."""
-    name = organization_name_clean(name)
+    """Create an organization with ``owner`` as its first owner; the transaction then acts in it.
+
+    ``name_field`` is the input that carried the name, named by a refusal (register's ``organization_name``).
+    """
+    name = organization_name_clean(name, field=name_field)
     if slug and Organization.objects.filter(slug_matches(slug)).exists():
         raise _slug_taken()
     organization = _organization_insert(name=name, slug=slug)

@@ -13,6 +13,7 @@ from django.db.models.lookups import Exact
 from rest_framework.test import APIClient
 
 from conftest import PASSWORD
+from taskhub.accounts.models import User
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
@@ -80,6 +81,36 @@ def test_creating_an_organization_with_nothing_visible_in_its_name_is_refused(ma
         organization_create(name="\u202e\u200b\x00", owner=make_user("founder"))
     assert (refused.value.code, refused.value.field) == ("name_invalid", "name")
     assert not Organization.objects.filter(memberships__user__username="founder").exists()
+
+
+def _register(organization_name: str) -> Any:
+    return APIClient().post(
+        "/api/v1/auth/register/",
+        {
+            "username": "founder",
+            "email": "founder@example.com",
+            "password": PASSWORD,
+            "organization_name": organization_name,
+        },
+        format="json",
+    )
+
+
+def test_registering_cleans_the_organization_name():
+    response = _register("Acme\nBcc: x@y\u202e")
+    assert response.status_code == 201, response.content
+    assert response.json()["organization"]["name"] == "Acme Bcc: x@y"
+    assert Organization.objects.get(memberships__user__username="founder").name == "Acme Bcc: x@y"
+
+
+def test_registering_with_nothing_visible_in_the_organization_name_is_400_naming_that_field():
+    response = _register("\u202e\u200b")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "organization_name": [{"message": "The name has no visible characters.", "code": "name_invalid"}]
+    }
+    assert not Organization.objects.exists()
+    assert not User.objects.filter(username="founder").exists()
 
 
 def _invite(tenant: Any, email: str = "guest@example.com") -> None:
