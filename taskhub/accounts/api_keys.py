@@ -83,17 +83,18 @@ def cache_key(prefix: str) -> str:
 
 
 def _record_from_db(prefix: str) -> KeyRecord | None:
-    # Before authentication there is no tenant: row-level security admits this one prefix.
+    # Before authentication there is no tenant: row-level security admits this one prefix,
+    # then (in the same scope) the key's organization, for its creator's membership.
     with rls.scoped(api_key_prefix=prefix):
         row = (
             ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
             .values("id", "organization_id", "role", "name", "key_hash", "expires_at", "created_by_id")
             .first()
         )
-    if row is None or not _creator_stands_behind(
-        organization_id=row["organization_id"], creator_id=row["created_by_id"], key_role=row["role"]
-    ):
-        return None
+        if row is None or not _creator_stands_behind(
+            organization_id=row["organization_id"], creator_id=row["created_by_id"], key_role=row["role"]
+        ):
+            return None
     return KeyRecord(
         id=str(row["id"]),
         organization_id=str(row["organization_id"]),
@@ -108,16 +109,17 @@ def _creator_stands_behind(*, organization_id: UUID, creator_id: UUID | None, ke
     """Whether the key's creator is still a member of its organization with at least its role.
 
     A key with no creator (their account was deleted, or the row was written by hand) is refused
-    until an admin transfers it to a member.
+    until an admin transfers it to a member. Runs inside ``_record_from_db``'s scope, which puts
+    the caller's context back when it ends.
     """
     if creator_id is None:
         return False
-    with rls.scoped(organization_id=organization_id):
-        role = (
-            Membership.objects.filter(organization_id=organization_id, user_id=creator_id)
-            .values_list("role", flat=True)
-            .first()
-        )
+    rls.set_context(organization_id=organization_id)
+    role = (
+        Membership.objects.filter(organization_id=organization_id, user_id=creator_id)
+        .values_list("role", flat=True)
+        .first()
+    )
     return role is not None and Role(role).at_least(key_role)
 
 
