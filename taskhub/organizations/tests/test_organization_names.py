@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -234,3 +236,32 @@ def test_update_through_the_service_cleans_the_name(tenant_a):
             organization_id=tenant_a.organization.pk, actor=Actor(user_id=None), name="\u202eNew\nName"
         )
     assert organization.name == "New Name"
+
+
+# The migration that added the rule
+
+
+class _Row(SimpleNamespace):
+    def save(self, update_fields: list[str]) -> None:
+        self.saved = update_fields
+
+
+def test_the_migration_makes_slugs_equal_but_for_case_distinct_and_cleans_names():
+    migration = importlib.import_module("taskhub.organizations.migrations.0007_organization_slug_ci_unique")
+    rows = [
+        _Row(name="Acme", slug="acme", saved=None),
+        _Row(name="Acme\nBcc: x@y", slug="ACME", saved=None),
+        _Row(name="Taken", slug="Acme-2", saved=None),
+        _Row(name="\u202e", slug="Acme", saved=None),
+    ]
+    manager = SimpleNamespace(order_by=lambda *fields: rows)
+    apps = SimpleNamespace(get_model=lambda app, model: SimpleNamespace(objects=manager))
+
+    migration.clean_names_and_slugs(apps, None)
+
+    assert [(row.name, row.slug, row.saved) for row in rows] == [
+        ("Acme", "acme", None),
+        ("Acme Bcc: x@y", "ACME-3", ["name", "slug"]),
+        ("Taken", "Acme-2", None),
+        ("Acme", "Acme-4", ["name", "slug"]),
+    ]
