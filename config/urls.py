@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/v1/", include("config.api_v1")),
+    # The pages behind the links the service emails (HTML, not the API): taskhub.accounts.pages.
+    path("account/", include("taskhub.accounts.pages.urls")),
     path("metrics", observability.metrics, name="metrics"),
     # Anything else is a JSON 404, in DEBUG too (Django's own 404 page is HTML). A write to an
     # unknown URL is a 404 too, not a CSRF refusal: there is nothing there to protect.
