@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -23,10 +24,14 @@ def summary(response):
         name: {"secure": bool(m["secure"]), "httponly": bool(m["httponly"])} for name, m in response.cookies.items()}}
 def get(path, **extra):
     return summary(client.get(path, **extra))
+def page(path, **extra):
+    response = client.get(path, **extra)
+    return {**summary(response), "html": response.content.decode()}
 get_user_model().objects.create_superuser("cookie-admin", "cookie-admin@example.com", "a-long-admin-password")
 print(json.dumps({
     "live": get("/health/live/", HTTP_X_FORWARDED_PROTO="https"),
     "docs": get("/api/docs/", HTTP_X_FORWARDED_PROTO="https"),
+    "account_page": page("/account/reset-password/?token=x", HTTP_X_FORWARDED_PROTO="https"),
     "plain_http": get("/api/v1/projects/"),
     "plain_http_health": get("/health/live/"),
     "admin_login": get("/admin/login/", HTTP_X_FORWARDED_PROTO="https"),
@@ -98,6 +103,18 @@ def test_the_docs_page_loads_no_inline_script_under_the_policy(production):
     docs = production["docs"]
     assert docs["status"] == 200
     assert "script-src 'self'" in docs["headers"]["Content-Security-Policy"]
+
+
+def test_an_account_page_renders_with_collected_static_files_under_its_own_strict_policy(production):
+    page = production["account_page"]
+    assert page["status"] == 400  # the invalid-link page: no such token
+    assert "This link is invalid, used or expired" in page["html"]
+    # The stylesheet's name from collectstatic's manifest (hashed), as nginx serves it.
+    assert re.search(r'href="/static/accounts/pages/pages\.[0-9a-f]{12}\.css"', page["html"]), page["html"]
+    headers = page["headers"]
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
 
 
 def test_plain_http_redirects_to_https_except_health_checks(production):
