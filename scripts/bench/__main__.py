@@ -1,8 +1,9 @@
 """``python -m scripts.bench`` (``make bench``): measure the API at two data sizes and print each target.
 
 Starts a private PostgreSQL, Redis and the app under gunicorn (production settings plus the bare
-view), seeds a small size, measures every endpoint with wrk, grows the data to the large size,
-measures again, runs a steady mix, then prints the results, the query plans and the targets.
+view), seeds a small size, measures every endpoint with wrk and the sign-in latency, grows the
+data to the large size, measures again, runs a steady mix, then prints the results, the query
+plans and the targets. ``--only sign-in`` measures the sign-in latency alone (about a minute).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from scripts.bench import context
+from scripts.bench import context, sign_in
 from scripts.bench.load import ensure_wrk
-from scripts.bench.report import plans_text, results_table, routes_table, targets, targets_table
+from scripts.bench.report import Target, plans_text, results_table, routes_table, targets, targets_table
 from scripts.bench.scenarios import Runner, Scale, Settings
 from scripts.bench.stack import bench_stack
 
 PROJECTS_PER_ORGANIZATION = 1000
 TASKS_PER_PROJECT = 1
+# Issue #14's goal for one sign-in on an idle server (Argon2id; PBKDF2 took about 600 ms).
+SIGN_IN_P50_TARGET_MS = 100
 
 
 def _arguments() -> argparse.Namespace:
@@ -36,6 +39,16 @@ def _arguments() -> argparse.Namespace:
         "--big", type=int, default=50_000, help="projects of one extra organization at the large size (0: none)"
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--only", choices=["all", "sign-in"], default="all", help="sign-in: only the sign-in latency (a minute)"
+    )
+    parser.add_argument(
+        "--hasher",
+        choices=["argon2id", "pbkdf2"],
+        default="argon2id",
+        help="the first password hasher: argon2id (production's) or pbkdf2 (as before, to compare)",
+    )
+    parser.add_argument("--sign-in-samples", type=int, default=sign_in.SAMPLES, help="sequential sign-ins measured")
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.large = min(arguments.large, 100)
@@ -48,8 +61,41 @@ def _size(organizations: int) -> str:
     return f"{projects // 1_000_000}M" if projects % 1_000_000 == 0 else f"{projects // 1000}k"
 
 
+def _app_environment(arguments: argparse.Namespace) -> dict[str, str]:
+    return {"BENCH_PASSWORD_HASHER": arguments.hasher}
+
+
+def _sign_in_target(latency: sign_in.SignInLatency) -> Target:
+    return Target(
+        f"sign-in p50 <= {SIGN_IN_P50_TARGET_MS} ms (sequential, idle server)",
+        latency.p50_ms <= SIGN_IN_P50_TARGET_MS and latency.errors == 0,
+        f"p50 {latency.p50_ms:.1f} ms, p95 {latency.p95_ms:.1f} ms over {latency.samples}; {latency.hasher}",
+    )
+
+
+def sign_in_only(arguments: argparse.Namespace) -> None:
+    """Start the stack, seed one organization, and measure sequential sign-ins alone."""
+    started = time.monotonic()
+    print(
+        f"Taskhub sign-in latency: {os.cpu_count()} cores, {arguments.workers} gunicorn workers, "
+        f"hasher {arguments.hasher}, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    with bench_stack(workers=arguments.workers, extra=_app_environment(arguments)) as stack:
+        stack.seed(organizations=1, projects=1, tasks=0)
+        latency = sign_in.measure(stack, samples=arguments.sign_in_samples)
+    print(latency.line())
+    print(_sign_in_target(latency).row())
+    print(f"Took {time.monotonic() - started:.0f} s.")
+    if arguments.json:
+        arguments.json.write_text(json.dumps({"sign_in": asdict(latency)}, indent=2))
+
+
 def main() -> None:
     arguments = _arguments()
+    if arguments.only == "sign-in":
+        sign_in_only(arguments)
+        return
     started = time.monotonic()
     settings = Settings(
         wrk=ensure_wrk(),
@@ -66,7 +112,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    with bench_stack(workers=arguments.workers) as stack:
+    with bench_stack(workers=arguments.workers, extra=_app_environment(arguments)) as stack:
         print(f"Servers up and migrated in {time.monotonic() - started:.0f} s (PostgreSQL port {stack.postgres.port})")
         costs = context.measure(stack.environment())
         print(costs.text(), flush=True)
@@ -87,6 +133,9 @@ def main() -> None:
             scale = Scale(name=name, projects=organizations * PROJECTS_PER_ORGANIZATION, seed_seconds=seconds)
             print(f"Measuring at {name} (seeded in {seconds:.0f} s)", flush=True)
             runner.measure(scale, token_obtain=index == 0)
+            if index == 0:
+                latency = sign_in.measure(stack, samples=arguments.sign_in_samples)
+                print(f"  {latency.line()}", flush=True)
             if index == 1 and arguments.big:
                 print(f"Adding one organization of {arguments.big} projects", flush=True)
                 runner.big_organization(scale, projects=arguments.big)
@@ -95,7 +144,7 @@ def main() -> None:
         sustained = runner.sustained(sustained_seconds)
         log_text = stack.app.log_text()
         postgres_version = stack.postgres.connect().execute("SHOW server_version").fetchone()[0]
-    rows = targets(scales, sustained, log_text, arguments.workers)
+    rows = [*targets(scales, sustained, log_text, arguments.workers), _sign_in_target(latency)]
     total = time.monotonic() - started
     print()
     print(results_table(scales))
@@ -127,6 +176,7 @@ def main() -> None:
                 for scale in scales
             ],
             "sustained": {**asdict(sustained), "rps": sustained.rps},
+            "sign_in": asdict(latency),
             "targets": [asdict(row) for row in rows],
             "tenant_context": asdict(costs),
         }

@@ -54,6 +54,8 @@ class BenchStack:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     jwt_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    # More of the app's environment (the benchmark's --hasher: BENCH_PASSWORD_HASHER).
+    extra: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
         """The app's environment: bench settings, the private servers, the app role."""
@@ -62,11 +64,14 @@ class BenchStack:
             SECRET_KEY=self.secret_key,
             JWT_SIGNING_KEY=self.jwt_key,
             ALLOWED_HOSTS="127.0.0.1",
+            # Production needs it when ALLOWED_HOSTS names no site (an address): the links mailed to users.
+            SITE_URL=self.base_url,
             SECURE_SSL_REDIRECT="False",
             REDIS_URL=self.redis.url(),
             PYTHONDONTWRITEBYTECODE="1",
             **UNTHROTTLED,
             **self.postgres.environment(),
+            **self.extra,
         )
 
     def manage(self, *args: str, timeout: float = 900) -> str:
@@ -112,15 +117,20 @@ class BenchStack:
 
 @contextlib.contextmanager
 def bench_stack(
-    *, workers: int, kind: type[BenchStack] = BenchStack, prefix: str = "taskhub-bench-"
+    *,
+    workers: int,
+    kind: type[BenchStack] = BenchStack,
+    prefix: str = "taskhub-bench-",
+    extra: dict[str, str] | None = None,
 ) -> Iterator[BenchStack]:
     """Start PostgreSQL, Redis, migrate, and gunicorn with ``workers`` workers; tear all down on exit.
 
-    ``kind``: a BenchStack subclass that adds to the environment (the export benchmark's).
+    ``kind``: a BenchStack subclass that adds to the environment (the export benchmark's);
+    ``extra``: variables added to the app's environment.
     """
     config = REPO / "deploy" / "gunicorn.conf.py"
     with private_servers(prefix=prefix, workers=workers, config=config) as (root, postgres, redis, app):
-        stack = kind(root=root, postgres=postgres, redis=redis, app=app)
+        stack = kind(root=root, postgres=postgres, redis=redis, app=app, extra=extra or {})
         postgres.init()
         postgres.start(POSTGRES_SETTINGS)
         postgres.create_app_database()
