@@ -39,10 +39,6 @@ class Registration:
     tokens: dict[str, str]
 
 
-def _invalid_credentials() -> Unauthenticated:
-    return Unauthenticated("Unknown username or wrong password.", code="invalid_credentials")
-
-
 def _invalid_refresh() -> Unauthenticated:
     return Unauthenticated("Refresh token is invalid, expired or revoked.", code="token_not_valid")
 
