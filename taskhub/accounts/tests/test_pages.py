@@ -394,7 +394,7 @@ def test_an_organization_name_is_shown_escaped(client, invite, tenant_a):
     assert "<b>Bold</b>" not in response.content.decode()
 
 
-def test_accept_as_the_invited_addresss_account_joins(client, invite, make_user, tenant_a):
+def test_accept_as_the_invited_address_account_joins(client, invite, make_user, tenant_a):
     user = verified_user(make_user, "guest", "guest@example.com")
     token = invite(role="admin")
     response = post_sign_in(client, token, "guest")
