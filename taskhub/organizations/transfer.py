@@ -5,8 +5,10 @@ The file is the export's gzip NDJSON (``taskhub.organizations.export``, the same
 recreates, in one transaction with row-level security bypassed:
 
 - the organization (optionally under another slug);
-- its users, matched by username; a missing user is created (with the exported id when free)
-  and no usable password: they set one with a password reset;
+- its users, matched by username; a missing user is created (with the exported id when free),
+  no usable password and its address unverified (the file proves nothing about it, and a
+  verified copy could collide with this instance's owner of the address): they set a password
+  with a password reset (``POST /api/v1/auth/password/reset/``), whose link proves the address;
 - every tenant-owned row with its id, timestamps and fields as exported: memberships,
   projects (``task_counter`` included), tasks (numbers included), audit events as they were;
 - invitations as revoked (accepted ones stay accepted): their token hashes are not exported,

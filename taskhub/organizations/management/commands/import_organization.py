@@ -7,14 +7,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from taskhub.accounts.links import base_url as account_link_base
 from taskhub.organizations.transfer import TransferError, import_file
 
 
 class Command(BaseCommand):
     help = (
         "Import an organization export (gzip NDJSON, or the earlier JSON document), streaming. Users are "
-        "matched by username (missing ones are created without a usable password); invitations arrive "
-        "revoked; API keys are not imported. Every row must belong to the file's organization."
+        "matched by username (missing ones are created without a usable password and with their address "
+        "unverified: they set a password through a password reset); invitations arrive revoked; API keys are "
+        "not imported. Every row must belong to the file's organization."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,3 +33,9 @@ class Command(BaseCommand):
         except (TransferError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Imported organization '{organization.slug}' ({organization.pk}).")
+        self.stdout.write(
+            "Users this import created have no usable password. Each sets one with a password reset: "
+            'POST /api/v1/auth/password/reset/ {"email": "<their address>"} mails a link to the '
+            f"{account_link_base()}/account/reset-password/ page, where they choose it (the link also verifies "
+            "the address)."
+        )
