@@ -1,0 +1,64 @@
+"""Account emails through the real queue (PostgreSQL): ids in the job's row, never a token; made when sent."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from rest_framework.test import APIClient
+
+from conftest import PASSWORD
+from taskhub.accounts.models import AccountToken, User
+from taskhub.accounts.tests.mail import only_token
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue lives in PostgreSQL")
+
+
+def _job_rows() -> list[tuple[str, dict[str, Any]]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
+        return [(name, args if isinstance(args, dict) else json.loads(args)) for name, args in cursor]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_up_queues_its_email_with_ids_only_and_the_worker_makes_the_token(job_queue):
+    response = APIClient().post(
+        "/api/v1/auth/register/",
+        {"username": "queued", "email": "queued@example.com", "password": PASSWORD, "organization_name": "Q"},
+        format="json",
+        HTTP_X_REQUEST_ID="req-signup-1",
+    )
+    assert response.status_code == 201, response.content
+    user = User.objects.get(username="queued")
+
+    assert _job_rows() == [
+        (
+            "accounts.send_email",
+            {
+                "kind": "verify_email",
+                "user_id": str(user.pk),
+                "email": "queued@example.com",
+                "request_id": "req-signup-1",
+            },
+        )
+    ]
+    assert not AccountToken.objects.exists()
+    assert mail.outbox == []
+
+    call_command("worker", "--once", stdout=StringIO())
+
+    token = only_token("queued@example.com", "verify-email")
+    assert AccountToken.objects.filter(user=user, purpose="verify_email").count() == 1
+    assert APIClient().post("/api/v1/auth/email/verify/", {"token": token}, format="json").status_code == 204
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reset_request_for_an_unknown_address_queues_nothing(job_queue):
+    response = APIClient().post("/api/v1/auth/password/reset/", {"email": "ghost@example.com"}, format="json")
+    assert response.status_code == 202
+    assert _job_rows() == []
