@@ -4,7 +4,8 @@ Sign-in (``authenticate``: the API, the admin, any ``django.contrib.auth.authent
 failures per (username, client address) and per client address, never per username alone, so
 an attacker's failures only ever slow the attacker's own address: the owner signing in from
 anywhere else is not affected, and a password reset (``forgive``) clears every address's count
-for the username. After ``PASSWORD_GUARD_FREE_ATTEMPTS`` failures of a pair (or
+for the username. An IPv6 client counts by its /64, so rotating through its own addresses
+gains nothing. After ``PASSWORD_GUARD_FREE_ATTEMPTS`` failures of a pair (or
 ``PASSWORD_GUARD_IP_LIMIT`` of an address, which may be spraying many usernames), each further
 failure sets a wait that doubles (1 s, 2 s, 4 s ... at most ``PASSWORD_GUARD_MAX_DELAY_SECONDS``);
 an attempt during the wait is refused with 429 ``locked_out`` and ``Retry-After`` before any
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import math
 import secrets
@@ -151,8 +153,23 @@ def _forgiven_key(username: str) -> str:
     return f"guard:forgiven:{_digest(username.lower())}"
 
 
+def _client(ip: str | None) -> str:
+    """The address failures count for: an IPv6 client by its /64, which one subscriber usually holds whole."""
+    if not ip:
+        return UNKNOWN_ADDRESS
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def _scopes(username: str, ip: str | None) -> list[_Scope]:
-    address = ip or UNKNOWN_ADDRESS
+    address = _client(ip)
     # A password reset gives the username a new generation: every pair counted before is left behind.
     generation = str(store.get(_forgiven_key(username)) or "")
     return [
@@ -186,8 +203,9 @@ class _SignInAttempt:
                     if not store.add(scope.key("claim"), 1, CLAIM_SECONDS):
                         raise _locked_out(SIGN_IN_LOCKED, _delay(scope.failures, scope.free))
                     scope.claimed = True
-            # A wait set by an attempt that finished while this one was being counted.
-            self._refuse_if_waiting()
+            if any(scope.claimed for scope in self.scopes):
+                # A wait set by an attempt that finished while this one was being counted.
+                self._refuse_if_waiting()
         except TooManyRequests:
             self.cancel()
             raise

@@ -182,6 +182,16 @@ def test_one_address_spraying_many_usernames_is_slowed_down(clock, limits, tenan
 
 
 @pytest.mark.django_db
+def test_an_ipv6_client_rotating_through_its_slash_64_counts_as_one_address(clock, limits, victim):
+    limits(free=2)
+    for host in range(1, 4):
+        assert sign_in(f"2001:db8:1:2::{host}", "victim", "wrong-guess").status_code == 401
+    assert_locked_out(sign_in("2001:db8:1:2:ffff::9", "victim", PASSWORD), retry_after=1)
+    # The next /64 is someone else.
+    assert sign_in("2001:db8:1:3::1", "victim", PASSWORD).status_code == 200
+
+
+@pytest.mark.django_db
 def test_a_success_does_not_wipe_the_addresss_other_failures(clock, limits, tenant_a):
     limits(free=5, ip_limit=3)
     for index in range(3):
