@@ -17,6 +17,7 @@ for name in "${variables[@]}"; do
 done
 # Empty for the standard port 443; ":8443" and the like otherwise.
 export TASKHUB_REDIRECT_PORT="${TASKHUB_REDIRECT_PORT:-}"
+export TASKHUB_ACCESS_LOG="${TASKHUB_ACCESS_LOG:-/var/log/nginx/access.log}"
 list=""
-for name in "${variables[@]}" TASKHUB_REDIRECT_PORT; do list="${list} \${${name}}"; done
+for name in "${variables[@]}" TASKHUB_REDIRECT_PORT TASKHUB_ACCESS_LOG; do list="${list} \${${name}}"; done
 envsubst "${list}" < "${here}/taskhub.conf"

@@ -247,6 +247,7 @@ class NginxServer:
             "TASKHUB_ACME_ROOT": str(acme),
             "TASKHUB_CONF_DIR": str(self.dir),
             "TASKHUB_UPSTREAM_SERVERS": servers,
+            "TASKHUB_ACCESS_LOG": str(self.access_log),
         }
 
     def render(self) -> None:
