@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 @account_job(SEND_EMAIL_JOB)
-def send_account_email(*, kind: str, user_id: str, email: str = "", new_email: str = "") -> None:
+def send_account_email(*, kind: str, user_id: str = "", email: str = "", new_email: str = "") -> None:
     """Send one account email (a link with a token made now, or a notice).
 
     An email with nothing left to say (the user gone, the address no longer theirs) is simply
@@ -21,8 +21,11 @@ def send_account_email(*, kind: str, user_id: str, email: str = "", new_email: s
     ``PermanentJobError``; any other error is retried, each attempt with a new token.
     """
     try:
-        sent = account_email_send(kind=kind, user_id=UUID(user_id), email=email, new_email=new_email)
+        sent = account_email_send(
+            kind=kind, user_id=UUID(user_id) if user_id else None, email=email, new_email=new_email
+        )
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentJobError("the mail server refused the address") from exc
     if not sent:
-        logger.info("account email no longer needed: not sent", extra={"kind": kind, "user_id": user_id})
+        # No address in the log: an unknown one may be anybody's typo.
+        logger.info("account email not sent: nobody to send it to", extra={"kind": kind, "user_id": user_id})

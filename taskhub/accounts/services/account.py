@@ -107,26 +107,14 @@ def email_verification_resend(*, user_id: UUID) -> None:
     email_verification_queue(user=user)
 
 
-def _reset_recipients(email: str) -> list[User]:
-    holders = User.objects.filter(email__iexact=email, is_active=True)
-    verified = list(holders.filter(email_verified=True))
-    # Nobody has proven the address: every unverified holder gets a link, which proves it.
-    return verified or list(holders.filter(email_verified=False))
-
-
 @transaction.atomic
 def password_reset_request(*, email: str) -> None:
-    """Mail a reset link to every active user holding ``email``; nothing for an unknown address.
+    """Queue a reset link for every active user holding ``email``; nothing is sent for an unknown address.
 
-    The caller answers the same either way, so the answer tells nobody whether the address is known.
+    The job finds the users (services.account_emails): the request queues one job whatever the
+    address, so neither its answer nor its timing says whether the address is known.
     """
-    email = normalize_email(email)
-    if not email:
-        return
-    for user in _reset_recipients(email):
-        # A new request makes any earlier link stop working now, not only when the email is sent.
-        account_tokens_drop(user=user, purposes=(AccountTokenPurpose.RESET_PASSWORD,))
-        email_queue(EmailKind.RESET, user_id=user.pk, email=user.email)
+    email_queue(EmailKind.RESET, user_id=None, email=normalize_email(email))
 
 
 @transaction.atomic

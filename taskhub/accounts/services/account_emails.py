@@ -40,18 +40,15 @@ class EmailKind(StrEnum):
     CHANGE_NOTICE = "email_change_notice"
 
 
-def email_queue(kind: EmailKind, *, user_id: UUID, **kwargs: Any) -> None:
-    """Queue one account email in the caller's transaction."""
+def email_queue(kind: EmailKind, *, user_id: UUID | None, **kwargs: Any) -> None:
+    """Queue one account email in the caller's transaction (``user_id`` None: a reset request, by address)."""
     # One waiting email per user, kind and address: a second click while one waits for a retry
     # makes that one due now instead of sending two.
     address = hashlib.sha256(str(kwargs.get("email", "")).lower().encode()).hexdigest()[:16]
-    jobs.enqueue(
-        SEND_EMAIL_JOB,
-        once_key=f"account-email:{kind.value}:{user_id}:{address}",
-        kind=kind.value,
-        user_id=str(user_id),
-        **kwargs,
-    )
+    arguments: dict[str, Any] = {"kind": kind.value, **kwargs}
+    if user_id is not None:
+        arguments["user_id"] = str(user_id)
+    jobs.enqueue(SEND_EMAIL_JOB, once_key=f"account-email:{kind.value}:{user_id or ''}:{address}", **arguments)
 
 
 def _send(template: str, *, to: str, context: dict[str, Any]) -> None:
@@ -85,11 +82,24 @@ def _signup_existing(user: User, email: str, new_email: str) -> bool:
     return True
 
 
-def _reset(user: User, email: str, new_email: str) -> bool:
-    if not user.email or not _same(user.email, email):
-        return False
-    _send("reset_password", to=user.email, context=_context(user, link=_reset_link(user)))
-    return True
+def _reset_recipients(email: str) -> list[User]:
+    holders = User.objects.select_for_update().filter(email__iexact=email, is_active=True).order_by("date_joined")
+    verified = list(holders.filter(email_verified=True))
+    # Nobody has proven the address: every unverified holder gets a link, which proves it.
+    return verified or list(holders.filter(email_verified=False))
+
+
+def _reset(email: str) -> bool:
+    """Mail a reset link to every active user holding ``email``; False (nothing sent) for an unknown address.
+
+    The recipients are looked up here, in the job, not in the request: the request does the same
+    work (queue one job) for a known and an unknown address, so not even its timing tells them apart.
+    """
+    recipients = _reset_recipients(email)
+    for user in recipients:
+        # Issuing makes the user's earlier reset link stop working.
+        _send("reset_password", to=user.email, context=_context(user, link=_reset_link(user)))
+    return bool(recipients)
 
 
 def _change(user: User, email: str, new_email: str) -> bool:
@@ -120,18 +130,19 @@ def _context(user: User, **extra: Any) -> dict[str, Any]:
 _WRITERS: dict[EmailKind, Callable[[User, str, str], bool]] = {
     EmailKind.VERIFY: _verify,
     EmailKind.SIGNUP_EXISTING: _signup_existing,
-    EmailKind.RESET: _reset,
     EmailKind.CHANGE: _change,
     EmailKind.CHANGE_NOTICE: _change_notice,
 }
 
 
-def account_email_send(*, kind: str, user_id: UUID, email: str = "", new_email: str = "") -> bool:
+def account_email_send(*, kind: str, user_id: UUID | None, email: str = "", new_email: str = "") -> bool:
     """Write and send one account email; False when there is nothing to send any more.
 
     Nothing is sent when the user is gone or inactive, or the address the email was for is no
     longer theirs (they changed it, or somebody else verified it and their claim was dropped).
     """
+    if EmailKind(kind) == EmailKind.RESET or user_id is None:
+        return _reset(email)
     user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
     if user is None:
         return False
