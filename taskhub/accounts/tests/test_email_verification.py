@@ -14,7 +14,7 @@ from taskhub.accounts.models import AccountToken, User
 from taskhub.accounts.services import account_tokens
 from taskhub.accounts.services.api_keys import api_key_create
 from taskhub.accounts.tests.mail import only_token, sent_to, token_in
-from taskhub.core import rls
+from taskhub.core import rls, throttling
 from taskhub.core.actor import Actor
 from taskhub.tenancy.roles import Role
 
@@ -163,3 +163,16 @@ def test_verify_refuses_an_unknown_token():
     response = _verify("not-a-token")
     assert response.status_code == 400
     assert response.json()["code"] == "token_invalid"
+
+
+@pytest.mark.django_db
+def test_resending_is_limited_per_user(member):
+    user, client = member
+    original = throttling.AccountEmailThrottle.THROTTLE_RATES
+    throttling.AccountEmailThrottle.THROTTLE_RATES = {**original, "account_email": "2/hour"}
+    try:
+        codes = [client.post(RESEND).status_code for _ in range(3)]
+    finally:
+        throttling.AccountEmailThrottle.THROTTLE_RATES = original
+    assert codes == [202, 202, 429]
+    assert len(sent_to(user.email)) == 2
