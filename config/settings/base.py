@@ -248,14 +248,14 @@ REST_FRAMEWORK = {
         "user": env.string("THROTTLE_USER_RATE", "600/min"),
         "organization": env.string("THROTTLE_ORGANIZATION_RATE", "3000/min"),
         "sign_in": env.string("THROTTLE_SIGN_IN_RATE", "10/min"),
-    },
-    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
-    "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
         # Reset requests per client IP and per address (its hash), mails per signed-in user.
         "password_reset": env.string("THROTTLE_PASSWORD_RESET_RATE", "10/hour"),
         "password_reset_address": env.string("THROTTLE_PASSWORD_RESET_ADDRESS_RATE", "3/hour"),
         "account_email": env.string("THROTTLE_ACCOUNT_EMAIL_RATE", "5/hour"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
         # An unknown ?ordering= is a 400 on every list, never silently ignored.
         "taskhub.core.filters.StrictOrderingFilter",
