@@ -87,6 +87,8 @@ class Stack:
             SECRET_KEY=self.secret_key,
             JWT_SIGNING_KEY=self.jwt_signing_key,
             ALLOWED_HOSTS="127.0.0.1",
+            # Production needs it when ALLOWED_HOSTS names no site (an address): the links mailed to users.
+            SITE_URL=f"http://127.0.0.1:{self.app.port}",
             SECURE_SSL_REDIRECT="False",
             PYTHONDONTWRITEBYTECODE="1",
             **self.postgres.environment(),

@@ -41,6 +41,7 @@ def _start_production(user: str, password: str, **extra: str) -> subprocess.Comp
         SECRET_KEY=settings.SECRET_KEY,
         JWT_SIGNING_KEY="k" * 8 + "-a-signing-key-long-enough-for-the-checks-0123456789",
         ALLOWED_HOSTS="127.0.0.1",
+        SITE_URL="http://127.0.0.1",
         DB_NAME=connection.settings_dict["NAME"],
         DB_HOST=str(connection.settings_dict["HOST"] or ""),
         DB_PORT=str(connection.settings_dict["PORT"] or "5432"),
