@@ -6,9 +6,10 @@ from django.contrib.auth.hashers import Argon2PasswordHasher
 class Argon2idPasswordHasher(Argon2PasswordHasher):
     """Argon2id with OWASP's minimum parameters: 19 MiB, 2 iterations, 1 lane.
 
-    About 30 ms per hash here, where Django's PBKDF2 (1,000,000 iterations) takes 600 ms; the
-    memory cost is what makes GPU guessing expensive. Django rehashes a stored password whose
-    algorithm or parameters differ from these at its next successful check.
+    A sign-in's hash takes tens of milliseconds where PBKDF2's 1,000,000 iterations take hundreds
+    (docs/benchmarks.md, `make bench BENCH_ARGS="--only sign-in"`), and the memory cost is what
+    makes guessing on GPUs expensive. Django rehashes a stored password whose algorithm or
+    parameters differ from these at its next successful check.
     """
 
     time_cost = 2
