@@ -89,11 +89,6 @@ def email_verification_queue(*, user: User) -> None:
     email_queue(EmailKind.VERIFY, user_id=user.pk, email=user.email)
 
 
-def signup_existing_notice_queue(*, holder: User) -> None:
-    """Queue the email telling ``holder`` someone signed up with their address, with a reset link."""
-    email_queue(EmailKind.SIGNUP_EXISTING, user_id=holder.pk)
-
-
 @transaction.atomic
 def email_verification_resend(*, user_id: UUID) -> None:
     """Send the verification link again, for a user whose address is not verified yet."""
