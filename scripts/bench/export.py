@@ -53,9 +53,6 @@ class ExportStack(BenchStack):
     def exports_dir(self) -> Path:
         return self.root / "exports"
 
-    def environment(self) -> dict[str, str]:
-        return {**super().environment(), "EXPORTS_DIR": str(self.exports_dir)}
-
 
 @contextlib.contextmanager
 def export_stack() -> Iterator[ExportStack]:

@@ -67,6 +67,8 @@ class BenchStack:
             # Production needs it when ALLOWED_HOSTS names no site (an address): the links mailed to users.
             SITE_URL=self.base_url,
             SECURE_SSL_REDIRECT="False",
+            # Seeded exports go with the stack, never into the checkout.
+            EXPORTS_DIR=str(self.root / "exports"),
             REDIS_URL=self.redis.url(),
             PYTHONDONTWRITEBYTECODE="1",
             **UNTHROTTLED,
