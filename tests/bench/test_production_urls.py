@@ -13,18 +13,14 @@ no import, so the last test reads every product module's string constants for on
 from __future__ import annotations
 
 import ast
-import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from tests.support.servers import REPO, child_environment
+from tests.support.servers import REPO, fresh_process_json
 
 BARE_PATH = "/bench/bare/organizations/00000000-0000-0000-0000-000000000001/projects/"
 BARE_NAME = "bench-bare-projects"
@@ -66,24 +62,7 @@ print(json.dumps({
 
 def _probe(settings_module: str) -> dict[str, Any]:
     """Load ``settings_module`` and every route in a fresh process (nothing of this test's imports in it)."""
-    environment = child_environment(
-        DJANGO_SETTINGS_MODULE=settings_module,
-        SECRET_KEY="x" * 50,
-        JWT_SIGNING_KEY="y" * 50,
-        ALLOWED_HOSTS="api.example.com",
-        SQLITE_PATH=os.devnull,
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return dict(json.loads(result.stdout))
+    return fresh_process_json(PROBE, settings_module=settings_module)
 
 
 def _benchy(routes: list[list[Any]]) -> list[list[Any]]:

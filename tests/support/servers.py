@@ -90,6 +90,32 @@ def child_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
+def fresh_process_json(code: str, *, settings_module: str) -> dict[str, Any]:
+    """Run ``code`` in a new Python process under ``settings_module`` and return the JSON it prints.
+
+    A fresh process sees settings as a deployed worker does: nothing a test overrode, nothing a
+    test imported. Production's required secrets get placeholder values; the database is no file.
+    """
+    environment = child_environment(
+        DJANGO_SETTINGS_MODULE=settings_module,
+        SECRET_KEY="x" * 50,
+        JWT_SIGNING_KEY="y" * 50,
+        ALLOWED_HOSTS="api.example.com",
+        SQLITE_PATH=os.devnull,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.core import mail
@@ -15,14 +13,9 @@ from rest_framework.test import APIClient
 from conftest import PASSWORD
 from taskhub.accounts.models import AccountToken, User
 from taskhub.accounts.tests.mail import only_token
+from tests.support.queue import queued_job_arguments
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue lives in PostgreSQL")
-
-
-def _job_rows() -> list[tuple[str, dict[str, Any]]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
-        return [(name, args if isinstance(args, dict) else json.loads(args)) for name, args in cursor]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -36,7 +29,7 @@ def test_a_sign_up_queues_its_email_with_ids_only_and_the_worker_makes_the_token
     assert response.status_code == 201, response.content
     user = User.objects.get(username="queued")
 
-    assert _job_rows() == [
+    assert queued_job_arguments() == [
         (
             "accounts.send_email",
             {
@@ -68,7 +61,7 @@ def test_a_reset_request_queues_the_same_job_for_a_known_and_an_unknown_address_
         assert response.status_code == 202
 
     # The request did the same work for both: one job naming the address; the worker looks it up.
-    assert [{**args, "request_id": None} for _, args in _job_rows()] == [
+    assert [{**args, "request_id": None} for _, args in queued_job_arguments()] == [
         {"kind": "reset_password", "email": "known@example.com", "request_id": None},
         {"kind": "reset_password", "email": "ghost@example.com", "request_id": None},
     ]

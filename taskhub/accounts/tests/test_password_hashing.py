@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from argon2 import Type, extract_parameters
 from django.contrib.auth.hashers import make_password
@@ -15,7 +10,7 @@ from rest_framework.test import APIClient
 from config.settings import base
 from conftest import PASSWORD
 from taskhub.tenancy.roles import Role
-from tests.support.servers import REPO, child_environment
+from tests.support.servers import fresh_process_json
 
 PROBE = """
 import json
@@ -29,24 +24,7 @@ print(json.dumps({"hashers": settings.PASSWORD_HASHERS, "encoded": make_password
 
 def test_production_hashes_new_passwords_with_argon2id_at_owasps_parameters():
     # In a fresh process, as a deployed worker starts: the settings a test overrides are not in it.
-    environment = child_environment(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        SECRET_KEY="x" * 50,
-        JWT_SIGNING_KEY="y" * 50,
-        ALLOWED_HOSTS="api.example.com",
-        SQLITE_PATH=os.devnull,
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    probe = json.loads(result.stdout)
+    probe = fresh_process_json(PROBE, settings_module="config.settings.production")
     assert probe["hashers"] == [
         "taskhub.accounts.hashers.Argon2idPasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",

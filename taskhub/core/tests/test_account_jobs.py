@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from io import StringIO
@@ -14,6 +13,7 @@ from django.db import connection, transaction
 
 from taskhub.core import jobs, rls
 from taskhub.core.logformat import current_job
+from tests.support.queue import queued_jobs
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue lives in PostgreSQL")
 
@@ -50,12 +50,6 @@ jobs.tenant_job("tests.tenant_record_for_accounts")(_record)
 def _clean_calls():
     CALLS.clear()
     FAILURES.clear()
-
-
-def _job_rows() -> list[tuple[str, str, dict[str, Any]]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT task_name, status::text, args FROM procrastinate_jobs ORDER BY id")
-        return [(name, status, args if isinstance(args, dict) else json.loads(args)) for name, status, args in cursor]
 
 
 @pytest.mark.django_db
@@ -104,7 +98,7 @@ def test_a_worker_runs_a_queued_account_job_with_no_tenant_context(job_queue, se
         job_id = jobs.enqueue("tests.account_record", value="queued")
         jobs.enqueue("tests.account_explode", value="bad")
     assert isinstance(job_id, int)
-    rows = _job_rows()
+    rows = queued_jobs()
     assert rows[0] == ("tests.account_record", "todo", {"request_id": None, "value": "queued"})
 
     call_command("worker", "--once", stdout=StringIO())
@@ -114,4 +108,4 @@ def test_a_worker_runs_a_queued_account_job_with_no_tenant_context(job_queue, se
     # No verified tenant context: row-level security shows the job no organization's rows.
     assert call["context"] == [""]
     assert FAILURES == [{"error": "boom bad", "value": "bad"}]
-    assert [(name, status) for name, status, _ in _job_rows()] == [("tests.account_explode", "failed")]
+    assert [(name, status) for name, status, _ in queued_jobs()] == [("tests.account_explode", "failed")]

@@ -20,6 +20,7 @@ from procrastinate.contrib.django import app
 
 from taskhub.core import health, jobs
 from taskhub.core.logformat import current_request_id
+from tests.support.queue import queued_jobs
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue lives in PostgreSQL")
 
@@ -49,12 +50,6 @@ jobs.tenant_job("tests.explode", on_failure=_remember_failure)(_explode)
 def _clean_calls():
     CALLS.clear()
     FAILURES.clear()
-
-
-def _job_rows() -> list[tuple[str, str, dict[str, Any]]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT task_name, status::text, args FROM procrastinate_jobs ORDER BY id")
-        return [(name, status, args if isinstance(args, dict) else json.loads(args)) for name, status, args in cursor]
 
 
 # -- inline mode (SQLite, and the test suite's default) -----------------------------------
@@ -139,7 +134,7 @@ def test_a_job_belongs_to_the_transaction_that_enqueued_it(job_queue):
 
     with pytest.raises(RuntimeError):
         failing_change()
-    assert _job_rows() == []
+    assert queued_jobs() == []
 
     token = current_request_id.set("req-123")
     try:
@@ -148,7 +143,7 @@ def test_a_job_belongs_to_the_transaction_that_enqueued_it(job_queue):
     finally:
         current_request_id.reset(token)
     assert isinstance(job_id, int)
-    assert _job_rows() == [
+    assert queued_jobs() == [
         ("tests.record", "todo", {"organization_id": str(organization), "request_id": "req-123", "value": "kept"})
     ]
     assert CALLS == []  # nothing ran in the request's process
@@ -165,7 +160,7 @@ def test_a_worker_runs_queued_jobs_in_their_tenant_context_and_fails_them_for_go
     assert [call["value"] for call in CALLS] == ["ok"]
     assert [{"organization_id": organization, "error": "boom bad", "value": "bad"}] == FAILURES
     # Succeeded jobs leave the table; the failed one stays for operators, and a hand can retry it.
-    assert [(name, status) for name, status, _ in _job_rows()] == [("tests.explode", "failed")]
+    assert [(name, status) for name, status, _ in queued_jobs()] == [("tests.explode", "failed")]
     state = jobs.queue_state()
     assert (state.due, state.failed) == (0, 1)
 
@@ -176,7 +171,7 @@ def test_a_worker_runs_queued_jobs_in_their_tenant_context_and_fails_them_for_go
     out = StringIO()
     call_command("jobs", "retry", "--all-failed", stdout=out)
     assert "queued to run again" in out.getvalue()
-    assert [(name, status) for name, status, _ in _job_rows()] == [("tests.explode", "todo")]
+    assert [(name, status) for name, status, _ in queued_jobs()] == [("tests.explode", "todo")]
 
 
 @postgresql_only
@@ -255,7 +250,7 @@ def test_jobs_of_a_worker_that_died_are_given_back_to_the_queue(job_queue, setti
         )
     context = type("Context", (), {"app": app})()
     async_to_sync(jobs.requeue_stalled_jobs.func)(context, 0)
-    assert [(name, status) for name, status, _ in _job_rows()] == [("tests.record", "todo")]
+    assert [(name, status) for name, status, _ in queued_jobs()] == [("tests.record", "todo")]
 
 
 def test_worker_and_jobs_commands_refuse_without_a_queue(settings):

@@ -13,16 +13,11 @@ from taskhub.core.errors import DomainError
 from taskhub.organizations.models import Invitation
 from taskhub.organizations.services import invitations
 from taskhub.tenancy.roles import Role
+from tests.support.queue import queued_job_arguments
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the queue lives in PostgreSQL")
 
 URL = "/api/v1/invitations/"
-
-
-def _job_rows() -> list[tuple[str, dict[str, Any]]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
-        return [(name, args if isinstance(args, dict) else json.loads(args)) for name, args in cursor]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -37,7 +32,7 @@ def test_an_invitation_leaves_one_job_naming_it_its_organization_and_request_but
     assert response.json()["delivery_status"] == "queued"
     assert response["X-Request-ID"] == "req-inv-1"
     invitation = Invitation.objects.get()
-    assert _job_rows() == [
+    assert queued_job_arguments() == [
         (
             "organizations.send_invitation_email",
             {
@@ -48,7 +43,7 @@ def test_an_invitation_leaves_one_job_naming_it_its_organization_and_request_but
         )
     ]
     # Nothing in the job can open the invitation: not even the hash it holds until the job sends.
-    args = json.dumps(_job_rows()[0][1])
+    args = json.dumps(queued_job_arguments()[0][1])
     assert invitation.token_hash not in args
     assert "token" not in args
 
@@ -70,7 +65,7 @@ def test_a_request_that_fails_after_queueing_the_email_leaves_no_job(job_queue, 
     assert len(queued) == 1
     assert queued[0] is not None
     assert not Invitation.objects.exists()
-    assert _job_rows() == []
+    assert queued_job_arguments() == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -97,7 +92,7 @@ def test_a_resend_after_the_email_failed_for_good_queues_a_new_job(job_queue, cl
         cursor.execute("UPDATE procrastinate_jobs SET status = 'failed'")
     response = client.post(f"{URL}{invitation_id}/resend/", HTTP_X_REQUEST_ID="req-resend")
     assert response.status_code == 202, response.content
-    rows = _job_rows()
+    rows = queued_job_arguments()
     assert [(name, args["invitation_id"]) for name, args in rows] == [
         ("organizations.send_invitation_email", invitation_id)
     ] * 2
