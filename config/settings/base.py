@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "taskhub.labels",
     "taskhub.comments",
     "taskhub.audit",
+    "taskhub.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -214,6 +215,34 @@ INVITATIONS_PER_HOUR = env.integer("INVITATIONS_PER_HOUR", 50, minimum=1)
 # (from every organization: throwaway organizations cannot flood one inbox), per UTC day.
 INVITATIONS_PER_USER_PER_DAY = env.integer("INVITATIONS_PER_USER_PER_DAY", 100, minimum=1)
 INVITATIONS_PER_ADDRESS_PER_DAY = env.integer("INVITATIONS_PER_ADDRESS_PER_DAY", 5, minimum=1)
+
+# Webhooks (docs/webhooks.md, "Settings").
+# Off: deliveries reach public addresses only, over https. On (tests, development): loopback and
+# private addresses and plain http too, never the metadata range, multicast or 0.0.0.0.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOKS_PER_ORGANIZATION = env.integer("WEBHOOKS_PER_ORGANIZATION", 10, minimum=1)
+# An event whose data encodes larger than this is sent with its id alone.
+WEBHOOK_MAX_PAYLOAD_BYTES = env.integer("WEBHOOK_MAX_PAYLOAD_BYTES", 65_536, minimum=1024)
+WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+# Waits before the 2nd, 3rd... attempt of a failed delivery (about 27 hours in all); then none.
+WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+    int(seconds)
+    for seconds in env.list_of(
+        "WEBHOOK_RETRY_SCHEDULE_SECONDS", default=["5", "300", "1800", "7200", "18000", "36000", "36000"]
+    )
+]
+# A webhook whose deliveries have all failed for this long is disabled and its admins emailed.
+WEBHOOK_DISABLE_AFTER_SECONDS = env.integer("WEBHOOK_DISABLE_AFTER_SECONDS", 86_400, minimum=60)
+# After a rotation the previous secret signs too for this long.
+WEBHOOK_ROTATION_OVERLAP_SECONDS = env.integer("WEBHOOK_ROTATION_OVERLAP_SECONDS", 86_400, minimum=0)
+# Encrypts the signing secrets at rest (HKDF-derived); SECRET_KEY when unset. The fallbacks only decrypt.
+WEBHOOK_SECRET_KEY = env.string("WEBHOOK_SECRET_KEY", "")
+WEBHOOK_SECRET_KEY_FALLBACKS = env.list_of("WEBHOOK_SECRET_KEY_FALLBACKS", default=[])
+# How long the cache may say an organization has no webhook (a webhook write corrects it at once
+# where the cache is shared).
+WEBHOOK_CACHE_SECONDS = env.integer("WEBHOOK_CACHE_SECONDS", 300, minimum=1)
+# What a delivery keeps of the receiver's answer.
+WEBHOOK_RESPONSE_BODY_BYTES = 2048
 # Proxies in front of the app that append to X-Forwarded-For (nginx: 1). The client IP is the
 # address that many hops from the right, so a client cannot forge it by sending the header.
 TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)

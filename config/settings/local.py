@@ -26,6 +26,8 @@ SIMPLE_JWT = {**SIMPLE_JWT, **jwt_keys(debug=DEBUG, secret_key=SECRET_KEY)}
 ALLOWED_HOSTS = env.list_of("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 # Printed on the console between two bars, so the invitation link is easy to find.
 EMAIL_BACKEND = "taskhub.core.logformat.ConsoleEmailBackend"
+# A webhook receiver on this machine or the local network, over plain http (docs/webhooks.md).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.boolean("WEBHOOK_ALLOW_PRIVATE_NETWORKS", True)
 
 # A console a person reads: one short line per record (LOG_FORMAT=json for production's lines).
 LOG_FORMAT = env.string("LOG_FORMAT", "human").lower()

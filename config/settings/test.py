@@ -25,6 +25,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # sent; the queue's own tests turn this off, and the tests of a real worker run it in a process
 # of its own against a private PostgreSQL (docs/jobs.md).
 JOBS_INLINE = True
+# Webhook receivers in the tests listen on 127.0.0.1 over plain http; the SSRF tests turn it off.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 # Serve static files straight from the apps, as runserver would, without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
