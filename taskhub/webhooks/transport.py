@@ -126,7 +126,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     for address in addresses:
         reason = refusal(address)
         if reason is not None:
-            raise Refused(f"{host} resolves to {reason}" if literal is None else reason)
+            raise Refused(f"{host} resolves to a refused address: {reason}" if literal is None else reason)
     return addresses
 
 
