@@ -89,7 +89,24 @@ def delivery_attempt(
     now = timezone.now()
     body = body_of(event)
     answer = transport.post(webhook.url, body.encode(), headers_for(webhook, event, body, now))
-    delay = None if answer.succeeded else next_delay(answer, retry)
+    log: dict[str, Any] = {
+        "webhook_id": str(webhook.pk),
+        "event_id": str(event.pk),
+        "event": event.type,
+        "attempt": number,
+        "status": answer.status,
+        "duration_ms": answer.duration_ms,
+    }
+    delay = None
+    if answer.succeeded:
+        logger.info("webhook delivered", extra=log)
+        if webhook.failing_since is not None:
+            Webhook.objects.filter(pk=webhook.pk).update(failing_since=None)
+    elif _note_failure(webhook, now):
+        logger.warning("webhook delivery failed; the webhook is disabled", extra={**log, "error": answer.error})
+    else:
+        delay = next_delay(answer, retry)
+        logger.warning("webhook delivery failed", extra={**log, "error": answer.error, "retry_in_seconds": delay})
     Delivery.objects.create(
         organization_id=organization_id,
         webhook=webhook,
@@ -102,21 +119,6 @@ def delivery_attempt(
         error=answer.error,
         next_attempt_at=None if delay is None else now + timedelta(seconds=delay),
     )
-    log: dict[str, Any] = {
-        "webhook_id": str(webhook.pk),
-        "event_id": str(event.pk),
-        "event": event.type,
-        "attempt": number,
-        "status": answer.status,
-        "duration_ms": answer.duration_ms,
-    }
-    if answer.succeeded:
-        logger.info("webhook delivered", extra=log)
-        if webhook.failing_since is not None:
-            Webhook.objects.filter(pk=webhook.pk).update(failing_since=None)
-        return
-    logger.warning("webhook delivery failed", extra={**log, "error": answer.error, "retry_in_seconds": delay})
-    _note_failure(webhook, now)
     if delay is not None and retry is not None:
         delivery_queue(
             organization_id=organization_id,
@@ -128,19 +130,21 @@ def delivery_attempt(
         )
 
 
-def _note_failure(webhook: Webhook, now: datetime) -> None:
-    """Start the webhook's failing streak, or disable it once the streak has lasted its limit."""
+def _note_failure(webhook: Webhook, now: datetime) -> bool:
+    """Start the webhook's failing streak, or disable it once the streak has lasted its limit; True when disabled."""
     if webhook.failing_since is None:
         Webhook.objects.filter(pk=webhook.pk, failing_since__isnull=True).update(failing_since=now)
-        return
+        return False
     failing_for = now - webhook.failing_since
     if not webhook.active or failing_for < timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS):
-        return
+        return False
     hours = int(failing_for.total_seconds() // 3600)
     reason = f"every delivery failed for {hours} hours"
     disabled = Webhook.objects.filter(pk=webhook.pk, active=True).update(
         active=False, disabled_at=now, disabled_reason=reason
     )
-    if disabled:
-        logger.warning("webhook disabled", extra={"webhook_id": str(webhook.pk), "reason": reason})
-        jobs.enqueue(DISABLED_EMAIL_JOB, organization_id=webhook.organization_id, webhook_id=str(webhook.pk))
+    if not disabled:
+        return False
+    logger.warning("webhook disabled", extra={"webhook_id": str(webhook.pk), "reason": reason})
+    jobs.enqueue(DISABLED_EMAIL_JOB, organization_id=webhook.organization_id, webhook_id=str(webhook.pk))
+    return True

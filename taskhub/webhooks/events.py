@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -106,12 +107,19 @@ def delivery_queue(
     )
 
 
-def emit(*, organization_id: UUID, type: str, data: dict[str, Any]) -> None:
+def emit(
+    *,
+    organization_id: UUID,
+    type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+) -> None:
     """Record an event of the organization and queue its delivery to every subscribed webhook.
 
     Call it inside the transaction of the change (a service's ``@transaction.atomic``). ``type``
     is one of ``catalog.EVENT_TYPES``; ``data`` is JSON (UUIDs, dates and decimals are turned
-    into strings). With no subscribed webhook nothing is written.
+    into strings), or a function returning it, called only when some webhook receives the event
+    (so an organization without webhooks never pays for building it). With no subscribed webhook
+    nothing is written.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {type!r}; add it to taskhub.webhooks.catalog")
@@ -124,6 +132,6 @@ def emit(*, organization_id: UUID, type: str, data: dict[str, Any]) -> None:
     targets = [pk for pk, events, active in webhooks if active and subscribed(events, type)]
     if not targets:
         return
-    event = event_record(organization_id=organization_id, type=type, data=data)
+    event = event_record(organization_id=organization_id, type=type, data=data() if callable(data) else data)
     for webhook_id in targets:
         delivery_queue(organization_id=organization_id, webhook_id=webhook_id, event_id=event.pk, attempt=1, retry=0)

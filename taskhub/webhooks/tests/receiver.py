@@ -26,6 +26,8 @@ class Receiver:
 
     answers: list[tuple[int, dict[str, str], bytes]] = field(default_factory=lambda: [(200, {}, b"ok")])
     hits: list[Hit] = field(default_factory=list)
+    # Every TCP connection accepted, whether or not a request followed (a TLS handshake, a probe).
+    connections: int = 0
     port: int = 0
     host: str = "127.0.0.1"
     arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -69,6 +71,12 @@ def _handler(receiver: Receiver, clock: Callable[[], float]) -> type[BaseHTTPReq
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    receiver: Receiver
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.receiver.arrived:
+            self.receiver.connections += 1
+        return True
 
 
 class _Server6(_Server):
@@ -83,8 +91,9 @@ def receiving(
     receiver = Receiver(answers=answers or [(200, {}, b"ok")], host=host)
     server_class = _Server6 if ":" in host else _Server
     server = server_class((host, 0), _handler(receiver, time.monotonic))
+    server.receiver = receiver
     receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield receiver
