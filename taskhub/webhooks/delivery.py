@@ -88,7 +88,14 @@ def delivery_attempt(
         return
     now = timezone.now()
     body = body_of(event)
-    answer = transport.post(webhook.url, body.encode(), headers_for(webhook, event, body, now))
+    try:
+        headers = headers_for(webhook, event, body, now)
+    except signing.SecretUnreadable as exc:
+        # A configuration error: nothing is sent unsigned; retried, so the event goes once the key is back.
+        logger.error("webhook secret unreadable", extra={"webhook_id": str(webhook.pk)})
+        answer = transport.Answer(status=None, body="", error=f"not sent: {exc}", duration_ms=0)
+    else:
+        answer = transport.post(webhook.url, body.encode(), headers)
     log: dict[str, Any] = {
         "webhook_id": str(webhook.pk),
         "event_id": str(event.pk),

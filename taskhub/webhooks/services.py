@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from taskhub.audit.services import audit_record, changes_between
+from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, NotFound
 from taskhub.tenancy.roles import Role
@@ -289,3 +290,19 @@ def webhook_disabled_email_send(*, organization_id: UUID, webhook_id: UUID) -> N
             recipient_list=[recipient],
             fail_silently=False,
         )
+
+
+def webhook_secrets_reencrypt() -> int:
+    """Encrypt every webhook's secrets under the current key, as the platform; return how many webhooks.
+
+    All or nothing: one secret that no configured key decrypts raises ``SecretUnreadable`` and
+    the transaction leaves every row as it was.
+    """
+    with rls.bypass("re-encrypt webhook secrets under the current key"):
+        webhooks = list(Webhook.objects.select_for_update().order_by("pk"))
+        for webhook in webhooks:
+            webhook.secret_encrypted = signing.reencrypt(webhook.secret_encrypted)
+            if webhook.previous_secret_encrypted:
+                webhook.previous_secret_encrypted = signing.reencrypt(webhook.previous_secret_encrypted)
+        Webhook.objects.bulk_update(webhooks, ["secret_encrypted", "previous_secret_encrypted"])
+    return len(webhooks)

@@ -1,5 +1,6 @@
 """One delivery attempt: the retry decision, timeouts, the disabling after a day of failures, the payload limit."""
 
+import io
 import json
 import socket
 from collections.abc import Iterator
@@ -238,3 +239,30 @@ def test_the_body_is_the_events_json_and_the_same_on_every_attempt(clients_a):
     parsed = json.loads(first.body)
     assert parsed["data"] == {"id": "1", "title": "Ünïcode"}
     assert parsed["created_at"].endswith("Z")
+
+
+def test_secrets_survive_a_key_rotation_with_the_old_key_as_fallback_then_reencryption(clients_a, receiver, settings):
+    from django.core.management import call_command  # noqa: PLC0415
+
+    admin = clients_a[Role.ADMIN]
+    body = create_webhook(admin, receiver.url)  # encrypted under SECRET_KEY (no WEBHOOK_SECRET_KEY)
+    old_key = settings.SECRET_KEY
+
+    settings.WEBHOOK_SECRET_KEY = "a new key for webhook secrets"
+    admin.post(f"/api/v1/webhooks/{body['id']}/ping/")  # the old key gone: nothing can sign
+    settings.WEBHOOK_SECRET_KEY_FALLBACKS = [old_key]
+    admin.post(f"/api/v1/webhooks/{body['id']}/ping/")  # the old key a fallback: it decrypts
+    output = io.StringIO()
+    call_command("reencrypt_webhook_secrets", stdout=output)
+    settings.WEBHOOK_SECRET_KEY_FALLBACKS = []
+    admin.post(f"/api/v1/webhooks/{body['id']}/ping/")  # re-encrypted: the new key alone decrypts
+
+    unsigned, *signed = deliveries(admin, body["id"])[::-1][1:]
+    assert unsigned["error"].startswith("not sent: no configured key decrypts this webhook secret")
+    assert unsigned["next_attempt_at"] is None  # a ping; an event would be retried
+    hits = receiver.wait_for(3)
+    assert len(hits) == 3  # the creation's ping and the two signed ones; the unsigned one never left
+    for hit in hits[1:]:
+        assert Verifier(body["secret"]).verify(hit.body, hit.headers)
+    assert [d["succeeded"] for d in signed] == [True, True]
+    assert output.getvalue() == "Re-encrypted the secrets of 1 webhooks under the current key.\n"
