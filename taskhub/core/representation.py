@@ -13,13 +13,15 @@ Field types without a converter below fall back to the field's own ``to_represen
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Model, QuerySet
 from django.db.models.query import BaseIterable
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
@@ -175,3 +177,36 @@ def as_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
     rows = queryset.all()
     rows._iterable_class = _RowIterable
     return rows
+
+
+# The serializer each model's GET answers with, declared by its app (``register_representation``
+# in ``AppConfig.ready``), for code that may not import serializers: services send webhook
+# payloads that must equal what the API shows.
+_REPRESENTATIONS: dict[type[Model], type[serializers.Serializer[Any]]] = {}
+
+
+def register_representation(model: type[Model], serializer_class: type[serializers.Serializer[Any]]) -> None:
+    """Declare ``serializer_class`` as how the API shows ``model``; ``represent`` then uses it."""
+    known = _REPRESENTATIONS.setdefault(model, serializer_class)
+    if known is not serializer_class:
+        raise ValueError(f"{model._meta.label} is represented by {known.__name__} already.")
+
+
+@cache
+def _columns_only(serializer_class: type[serializers.Serializer[Any]]) -> Representation | None:
+    try:
+        return representation_of(serializer_class)
+    except TypeError:  # a field reads through a relation (a nested user)
+        return None
+
+
+def represent(instance: Model) -> dict[str, Any]:
+    """Return ``instance`` as the API's GET shows it (its registered serializer's output), as plain JSON values."""
+    serializer_class = _REPRESENTATIONS.get(type(instance))
+    if serializer_class is None:
+        raise LookupError(f"No representation registered for {instance._meta.label}: call register_representation.")
+    columns = _columns_only(serializer_class)
+    if columns is not None:
+        return columns.instance(instance)
+    plain: dict[str, Any] = json.loads(json.dumps(serializer_class(instance).data, cls=DjangoJSONEncoder))
+    return plain

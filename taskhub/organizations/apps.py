@@ -24,3 +24,11 @@ class OrganizationsConfig(AppConfig):
         from taskhub.tenancy.seeding import register_seeder  # noqa: PLC0415
 
         register_seeder(seed_exports)
+        # What webhook payloads show of a member and an invitation: their GET (taskhub.core.representation).
+        from taskhub.core.representation import register_representation  # noqa: PLC0415
+        from taskhub.organizations.models import Invitation, Membership  # noqa: PLC0415
+        from taskhub.organizations.serializers.invitations import InvitationSerializer  # noqa: PLC0415
+        from taskhub.organizations.serializers.members import MemberSerializer  # noqa: PLC0415
+
+        register_representation(Membership, MemberSerializer)
+        register_representation(Invitation, InvitationSerializer)

@@ -1,4 +1,4 @@
-"""Writes to projects; each one is audited."""
+"""Writes to projects; each one is audited and sends its webhook event (taskhub.webhooks.payloads)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from django.db import IntegrityError, transaction
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
+from taskhub.core.representation import represent
 from taskhub.projects.models import Project, ProjectStatus
 from taskhub.tenancy.services import locked
+from taskhub.webhooks.events import emit
+from taskhub.webhooks.payloads import change_payload, object_payload
 
 
 class ProjectChanges(TypedDict, total=False):
@@ -69,6 +72,7 @@ def project_create(
         target=project,
         fields=_snapshot(project),
     )
+    emit(organization_id=organization_id, type="project.created", data=object_payload(project))
     return project
 
 
@@ -82,6 +86,7 @@ def project_update(
         raise TypeError(f"project_update got unknown fields: {', '.join(sorted(unknown))}")
     project = locked(Project, organization_id=organization_id, pk=project_id)
     before = _snapshot(project)
+    shown = represent(project)
     if "key" in fields and fields["key"] != project.key:
         _check_key_free(organization_id=organization_id, key=fields["key"], project_id=project.pk)
     for name, value in fields.items():
@@ -96,6 +101,7 @@ def project_update(
     audit_record(
         organization_id=organization_id, actor=actor, action="project.updated", target=project, changes=changes
     )
+    emit(organization_id=organization_id, type="project.updated", data=change_payload(shown, project))
     return project
 
 
@@ -103,6 +109,8 @@ def project_update(
 def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> None:
     """Delete a project and, with it, every task in it."""
     project = locked(Project, organization_id=organization_id, pk=project_id)
+    # Its last representation, while it has an id; its tasks go with it, without events of their own.
+    data = object_payload(project)
     audited_delete(
         organization_id=organization_id,
         actor=actor,
@@ -110,3 +118,4 @@ def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> 
         target=project,
         fields=_snapshot(project),
     )
+    emit(organization_id=organization_id, type="project.deleted", data=data)

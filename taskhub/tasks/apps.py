@@ -15,3 +15,9 @@ class TasksConfig(AppConfig):
                 "task.delete": Role.MEMBER,
             }
         )
+        # What webhook payloads show of a task: its GET (taskhub.core.representation).
+        from taskhub.core.representation import register_representation  # noqa: PLC0415 - models are loaded now
+        from taskhub.tasks.models import Task  # noqa: PLC0415
+        from taskhub.tasks.serializers import TaskSerializer  # noqa: PLC0415
+
+        register_representation(Task, TaskSerializer)

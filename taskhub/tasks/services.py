@@ -1,4 +1,4 @@
-"""Writes to tasks; each one is audited."""
+"""Writes to tasks; each one is audited and sends its webhook event (taskhub.webhooks.payloads)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from django.db.models import F
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
 from taskhub.core.errors import DomainError
+from taskhub.core.representation import represent
 from taskhub.labels.services import task_labels_replace
 from taskhub.organizations.models import Membership
 from taskhub.projects.models import Project
 from taskhub.tasks.models import Task, TaskPriority, TaskStatus
 from taskhub.tasks.selectors import LABEL_IDS, task_list
 from taskhub.tenancy.services import locked
+from taskhub.webhooks.events import emit
+from taskhub.webhooks.payloads import change_payload, object_payload
 
 
 class TaskChanges(TypedDict, total=False):
@@ -131,6 +134,7 @@ def task_create(
         target=task,
         fields=_snapshot(task),
     )
+    emit(organization_id=organization_id, type="task.created", data=object_payload(task))
     return task
 
 
@@ -151,6 +155,7 @@ def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields:
         # Only a new assignee is checked: one who has since left may stay until replaced.
         _check_assignee(organization_id=organization_id, assignee_id=fields["assignee_id"])
     before = _snapshot(task)
+    shown = represent(task)
     if label_ids is not None:
         carried = task_labels_replace(
             organization_id=organization_id, task_id=task.pk, current=_label_ids(task), label_ids=label_ids
@@ -170,6 +175,7 @@ def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields:
         target=task,
         changes=changes_between(before, _snapshot(task)),
     )
+    emit(organization_id=organization_id, type="task.updated", data=change_payload(shown, task))
     return task
 
 
@@ -178,6 +184,7 @@ def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
     """Delete a task; its number is not handed out again."""
     # The selector's query, so the task comes with its label ids (no query of its own).
     task = locked(task_list(organization_id=organization_id), organization_id=organization_id, pk=task_id)
+    data = object_payload(task)  # its last representation, while it has an id
     audited_delete(
         organization_id=organization_id,
         actor=actor,
@@ -185,3 +192,4 @@ def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
         target=task,
         fields=_snapshot(task),
     )
+    emit(organization_id=organization_id, type="task.deleted", data=data)

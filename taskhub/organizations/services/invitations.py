@@ -57,6 +57,8 @@ from taskhub.organizations.models import (
     Organization,
 )
 from taskhub.tenancy.roles import Role, role_allows
+from taskhub.webhooks.events import emit
+from taskhub.webhooks.payloads import object_payload
 
 logger = logging.getLogger(__name__)
 
@@ -472,6 +474,8 @@ def _join(*, invitation: Invitation, user: User, actor: Actor) -> Acceptance:
         changes={"role": [None, invitation.role]},
     )
     membership = Membership.objects.select_related("user", "organization").get(pk=membership.pk)
+    emit(organization_id=invitation.organization_id, type="invitation.accepted", data=object_payload(invitation))
+    emit(organization_id=invitation.organization_id, type="member.added", data=object_payload(membership))
     return Acceptance(membership=membership, tokens=token_pair(membership))
 
 

@@ -18,10 +18,13 @@ from taskhub.audit.services import audit_record, changes_between
 from taskhub.core import rls
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Conflict, DomainError, Forbidden
+from taskhub.core.representation import represent
 from taskhub.core.text import single_line
 from taskhub.organizations.models import Membership, Organization, slug_matches
 from taskhub.organizations.selectors import memberships_of_user, token_version_cache_key
 from taskhub.tenancy.roles import Role
+from taskhub.webhooks.events import emit
+from taskhub.webhooks.payloads import change_payload, object_payload
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +129,7 @@ def organization_create(
         target=membership,
         changes={"role": [None, Role.OWNER]},
     )
+    # No member.added event: an organization created in this transaction has no webhook to send it to.
     return organization, membership
 
 
@@ -200,6 +204,7 @@ def membership_role_change(
     if membership.role == Role.OWNER and _owner_count(organization_id) == 1:
         raise DomainError("The last owner cannot be demoted.", code="last_owner", field="role")
     old_role = membership.role
+    shown = represent(membership)
     membership.role = new_role
     membership.save(update_fields=["role", "updated_at"])
     membership_tokens_revoke(user_id=membership.user_id, organization_id=organization_id)
@@ -211,6 +216,7 @@ def membership_role_change(
         target=membership,
         changes={"role": [old_role, new_role]},
     )
+    emit(organization_id=organization_id, type="member.role_changed", data=change_payload(shown, membership))
     # Their keys of a role above the new one go with the change (a member key, for a new viewer).
     api_keys_revoke_for_member(organization_id=organization_id, user_id=membership.user_id, role=new_role, actor=actor)
     return membership
@@ -240,6 +246,9 @@ def membership_remove(*, organization_id: UUID, membership_id: UUID, actor: Acto
         changes={"role": [membership.role, None]},
     )
     user_id = membership.user_id
+    data = object_payload(membership)  # its last representation, while it has an id
     membership.delete()
+    # One event whether the member was removed or left (the audit log tells them apart).
+    emit(organization_id=organization_id, type="member.removed", data=data)
     _publish_token_versions([(organization_id, user_id, 0)])
     api_keys_revoke_for_member(organization_id=organization_id, user_id=user_id, role=None, actor=actor)
