@@ -5,13 +5,17 @@ import json
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from standardwebhooks import Webhook as Verifier
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from taskhub.core import rls
 from taskhub.tenancy.roles import Role
@@ -236,6 +240,7 @@ def test_the_body_is_the_events_json_and_the_same_on_every_attempt(clients_a):
     assert first.body == second.body
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == event["event"]
     assert first.headers["content-type"] == "application/json"
+    assert first.headers["user-agent"] == "taskhub-webhooks/1"
     parsed = json.loads(first.body)
     assert parsed["data"] == {"id": "1", "title": "Ünïcode"}
     assert parsed["created_at"].endswith("Z")
@@ -266,3 +271,18 @@ def test_secrets_survive_a_key_rotation_with_the_old_key_as_fallback_then_reencr
         assert Verifier(body["secret"]).verify(hit.body, hit.headers)
     assert [d["succeeded"] for d in signed] == [True, True]
     assert output.getvalue() == "Re-encrypted the secrets of 1 webhooks under the current key.\n"
+
+
+def test_the_verification_snippet_in_the_docs_verifies_a_delivery(clients_a, receiver):
+    text = (Path(settings.BASE_DIR) / "docs" / "webhooks.md").read_text()
+    snippet = text.split("In Python, with the `standardwebhooks` package:", 1)[1].split("```python\n", 1)[1]
+    snippet = snippet.split("```", 1)[0]
+    body = create_webhook(clients_a[Role.ADMIN], receiver.url)
+    (hit,) = receiver.wait_for(1)
+    namespace: dict[str, Any] = {}
+
+    exec(snippet.replace('"whsec_..."', repr(body["secret"])), namespace)  # noqa: S102 - the docs' own snippet
+
+    assert namespace["verified_event"](hit.body, hit.headers)["type"] == "webhook.ping"
+    with pytest.raises(WebhookVerificationError):
+        namespace["verified_event"](hit.body.replace(b"ping", b"pong"), hit.headers)

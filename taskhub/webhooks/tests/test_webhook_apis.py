@@ -262,6 +262,22 @@ def test_rotation_signs_with_both_secrets_for_a_day_then_with_the_new_one(client
         Verifier(body["secret"]).verify(hit.body, hit.headers)
 
 
+def test_a_second_rotation_within_the_overlap_drops_the_oldest_secret(clients_a, receiver):
+    admin = clients_a[Role.ADMIN]
+    body = create_webhook(admin, receiver.url)
+    second = admin.post(f"{URL}{body['id']}/rotate-secret/").json()["secret"]
+    third = admin.post(f"{URL}{body['id']}/rotate-secret/").json()["secret"]
+
+    admin.post(f"{URL}{body['id']}/ping/")
+
+    hit = receiver.wait_for(2)[-1]
+    assert hit.headers["webhook-signature"].count("v1,") == 2
+    assert Verifier(third).verify(hit.body, hit.headers)
+    assert Verifier(second).verify(hit.body, hit.headers)
+    with pytest.raises(WebhookVerificationError):
+        Verifier(body["secret"]).verify(hit.body, hit.headers)
+
+
 def test_webhook_changes_are_audited_without_any_secret(clients_a, receiver):
     admin = clients_a[Role.ADMIN]
     body = create_webhook(admin, receiver.url)
