@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "taskhub.core.middleware.StaffRowLevelSecurityBypassMiddleware",
+    # Inside the platform's transaction: staff reads and writes of tenant data become audit events.
+    "taskhub.audit.middleware.PlatformAccessAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "taskhub.core.middleware_db.DatabaseUnavailableMiddleware",
@@ -187,6 +189,9 @@ STORAGES = {
 }
 # An export's file is downloadable this long, then deleted (its status reads "expired").
 EXPORTS_RETENTION_HOURS = env.integer("EXPORTS_RETENTION_HOURS", 24, minimum=1)
+# Audit events older than this many days are removed by `manage.py purge_audit_events`, which
+# records the cut in each chain (docs/audit.md); nothing else removes them.
+AUDIT_RETENTION_DAYS = env.integer("AUDIT_RETENTION_DAYS", 400, minimum=1)
 # Hashed names never change content, so WhiteNoise and any CDN in front may keep them for a year.
 WHITENOISE_MAX_AGE = 31536000
 

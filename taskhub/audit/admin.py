@@ -6,7 +6,8 @@ from taskhub.audit.models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "organization", "actor_label", "action", "target_type", "target_id"]
+    # organization_id, not organization: a deleted organization's events are kept and still listed.
+    list_display = ["created_at", "organization_id", "seq", "actor_label", "action", "target_type", "target_id"]
     list_filter = ["action", "target_type"]
     search_fields = ["target_id", "actor_label", "request_id"]
 

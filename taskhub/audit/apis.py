@@ -2,12 +2,16 @@
 
 from django.urls import path
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from taskhub.audit.filters import AuditEventFilter
-from taskhub.audit.selectors import audit_event_list
-from taskhub.audit.serializers import AuditEventSerializer
+from taskhub.audit.selectors import audit_chain_verify, audit_event_list
+from taskhub.audit.serializers import AuditChainSerializer, AuditEventSerializer
 from taskhub.core.filters import StrictOrderingFilter
-from taskhub.core.schema import ADMIN
+from taskhub.core.schema import ADMIN, operation_description
+from taskhub.tenancy.api import TenantAPIView
 from taskhub.tenancy.resources import Operation, ResourcePermissions, TenantDetailApi, TenantListApi
 
 PERMISSIONS = ResourcePermissions(read="audit.read")
@@ -49,7 +53,32 @@ class AuditEventDetailApi(TenantDetailApi):
     }
 
 
+@extend_schema(tags=["audit"])
+class AuditChainVerifyApi(TenantAPIView):
+    selector = audit_event_list
+    permission_by_method = {"GET": "audit.read"}
+
+    @extend_schema(
+        summary="Verify the organization's audit chain",
+        description=operation_description(
+            ADMIN,
+            "Walks the organization's hash chain of audit events (docs/audit.md): every event's hash is the "
+            "SHA-256 of its contents and the hash before it. Answers how many events it holds and the newest "
+            "event's hash: pin `head_hash` outside the service, and a later answer whose chain no longer leads "
+            "through it shows that history was rewritten. Events removed by the retention purge are replaced by "
+            "an `audit.purged` event naming the last one removed.",
+            "409 `audit_chain_broken` when an event was edited, removed or reordered, naming where.",
+        ),
+        responses={200: AuditChainSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        """Verify the organization's audit chain."""
+        verified = audit_chain_verify(organization_id=self.tenant.organization_id)
+        return Response(AuditChainSerializer({"count": verified.count, "head_hash": verified.head_hash}).data)
+
+
 urlpatterns = [
     path("audit-events/", AuditEventListApi.as_view(), name="audit-event-list"),
+    path("audit-events/verify/", AuditChainVerifyApi.as_view(), name="audit-chain-verify"),
     path("audit-events/<uuid:id>/", AuditEventDetailApi.as_view(), name="audit-event-detail"),
 ]

@@ -12,9 +12,11 @@ _ACTOR_SCHEMA = inline_serializer(
         "type": serializers.ChoiceField(
             choices=["user", "api_key"],
             allow_null=True,
-            help_text="Null when the user or key that acted no longer exists.",
+            help_text="Null for an event no user or key made (a command, the platform).",
         ),
-        "id": serializers.UUIDField(allow_null=True),
+        "id": serializers.UUIDField(
+            allow_null=True, help_text="The user's or key's id when it acted, kept after it is deleted."
+        ),
         "label": serializers.CharField(help_text="Who it was at the time: kept after the user or key is gone."),
     },
 )
@@ -36,8 +38,16 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
             "ip_address",
             "request_id",
             "created_at",
+            "seq",
+            "prev_hash",
+            "hash",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "seq": {"help_text": "The event's place in the organization's hash chain: 1, 2, ... (docs/audit.md)."},
+            "prev_hash": {"help_text": "SHA-256 (hex) of the event before it; 64 zeros for the first."},
+            "hash": {"help_text": "SHA-256 (hex) of this event's canonical encoding, its previous hash included."},
+        }
 
     @extend_schema_field(_ACTOR_SCHEMA)
     def get_actor(self, event: AuditEvent) -> dict[str, Any]:
@@ -49,3 +59,10 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
         else:
             kind, actor_id = None, None
         return {"type": kind, "id": str(actor_id) if actor_id else None, "label": event.actor_label}
+
+
+class AuditChainSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(help_text="Events in the chain, as stored (after any retention purge).")
+    head_hash = serializers.CharField(
+        help_text="The hash of the newest event (64 zeros for an empty chain): pin it outside the service."
+    )

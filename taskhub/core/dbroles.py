@@ -70,6 +70,27 @@ CONTEXT_FUNCTIONS = (
 )
 
 
+# The trigger a table carries when its rows are evidence (the audit log): the app role may only
+# SELECT and INSERT there, and the platform role may not UPDATE (the trigger, owned by the app
+# that makes it, refuses the rest; taskhub/audit/database.py).
+APPEND_ONLY_TRIGGER = "taskhub_append_only"
+
+
+def _append_only_revokes(schema: str, app: str, platform: str) -> str:
+    """One statement: take UPDATE, DELETE and TRUNCATE from the app on every append-only table (the
+    catalog names them by their trigger), and UPDATE from the platform."""
+    literal = schema.replace("'", "''")
+    return f"""DO $$ DECLARE t regclass; BEGIN
+        FOR t IN SELECT DISTINCT tg.tgrelid::regclass FROM pg_catalog.pg_trigger tg
+                 JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE tg.tgname = '{APPEND_ONLY_TRIGGER}' AND n.nspname = '{literal}' LOOP
+            EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM {app}', t);
+            EXECUTE format('REVOKE UPDATE ON %s FROM {platform}', t);
+        END LOOP;
+    END $$"""  # noqa: S608 - the schema is quoted as a literal, the roles as identifiers
+
+
 def grant_statements(
     *,
     schema: str,
@@ -97,6 +118,8 @@ def grant_statements(
     if migrations_table:
         # The app reads which migrations ran (the health check) and changes none of it.
         statements.append(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {public}.django_migrations FROM {app}")
+    # After the grants on ALL TABLES, which gave them back.
+    statements.append(_append_only_revokes(schema, app, platform))
     if context:
         statements += [
             # What the migration revoked, again: a restore with --no-acl (or a hand-made

@@ -5,7 +5,8 @@ One JSON object per line, in an order an import can follow without holding the f
 1. the header: ``{"format", "version", "exported_at", "organization": {...}}``;
 2. one ``{"user": {...}}`` per member's account (id, username, email, date_joined);
 3. one ``{"table": "app.model", "row": {...}}`` per row, tables in dependency order (a table
-   comes after every tenant table it refers to), each table's rows by id;
+   comes after every tenant table it refers to), each table's rows by id (audit events in the
+   order of their hash chain, which the import verifies);
 4. the trailer: ``{"end": {"counts": {"app.model": n, ...}}}``; a file without it was cut short.
 
 Rows are read as values from server-side cursors in chunks, never as model instances and never
@@ -126,19 +127,22 @@ class TableDigest:
 
 
 def _rows(model: type[models.Model], names: list[str], organization_id: UUID) -> Iterator[dict[str, Any]]:
-    """The organization's rows of ``model`` as dicts of ``names``, by id, a chunk at a time."""
-    queryset = model._default_manager.filter(organization_id=organization_id).order_by("pk")
+    """The organization's rows of ``model`` as dicts of ``names``, a chunk at a time: by id, or by the
+    unique column a model names in ``export_order`` (audit events: their place in the chain)."""
+    order = getattr(model, "export_order", model._meta.pk.attname)
+    queryset = model._default_manager.filter(organization_id=organization_id).order_by(order)
     connection = connections[router.db_for_read(model)]
     if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
         # Behind pgbouncer a cursor would fetch the whole table into memory: pages by id instead.
         last = None
         while True:
-            page = list((queryset if last is None else queryset.filter(pk__gt=last)).values_list(*names)[:CHUNK_ROWS])
+            after = queryset if last is None else queryset.filter(**{f"{order}__gt": last})
+            page = list(after.values_list(*names)[:CHUNK_ROWS])
             for values in page:
                 yield dict(zip(names, values, strict=True))
             if len(page) < CHUNK_ROWS:
                 return
-            last = page[-1][names.index(model._meta.pk.attname)]
+            last = page[-1][names.index(order)]
     for values in queryset.values_list(*names).iterator(chunk_size=CHUNK_ROWS):
         yield dict(zip(names, values, strict=True))
 

@@ -10,7 +10,12 @@ recreates, in one transaction with row-level security bypassed:
   verified copy could collide with this instance's owner of the address): they set a password
   with a password reset (``POST /api/v1/auth/password/reset/``), whose link proves the address;
 - every tenant-owned row with its id, timestamps and fields as exported: memberships,
-  projects (``task_counter`` included), tasks (numbers included), audit events as they were;
+  projects (``task_counter`` included), tasks (numbers included), audit events as they were:
+  their hash chain is verified as the file streams (an edited, removed or reordered event
+  refuses the import), the ids of the users and keys that acted are kept as written (they are
+  part of what is hashed), the chain is verified again once stored, and the import appends
+  ``organization.imported`` to it. Audit events this database already holds for the
+  organization (it was deleted here, and its log kept) are skipped when identical;
 - invitations as revoked (accepted ones stay accepted): their token hashes are not exported,
   so no token could ever accept them; each gets a fresh random hash nobody holds;
 - API keys: NOT imported. Their hashes are not exported, so the keys could not work; audit
@@ -43,11 +48,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.core.cache import cache
-from django.db import models, transaction
+from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 
 from taskhub.accounts.models import User
+from taskhub.audit import chain
+from taskhub.audit.models import AuditEvent
+from taskhub.audit.services import os_actor, platform_access_record
 from taskhub.core import rls
+from taskhub.core.actor import Actor
 from taskhub.organizations.export import (
     FORMAT,
     CircularReferences,
@@ -82,19 +91,35 @@ def find_organization(reference: str) -> Organization:
     return found
 
 
-def export_to(target: IO[bytes], *, organization: str) -> Written:
-    """Write the export of the organization named by slug or id to ``target`` (as the platform)."""
-    with rls.bypass("export_organization"):
+def export_to(
+    target: IO[bytes], *, organization: str, reason: str | None = None, person: Actor | None = None
+) -> Written:
+    """Write the export of the organization named by slug or id to ``target`` (as the platform).
+
+    First, in a transaction of its own (the export may take minutes; the chain's head is not held
+    that long), ``organization.exported`` goes into the organization's audit chain with who ran it
+    and why: the file then carries the record of its own making.
+    """
+    person = person or os_actor()
+    with rls.bypass("export_organization: record it"):
         found = find_organization(organization)
+        platform_access_record(
+            organization_id=found.pk,
+            person=person,
+            action="organization.exported",
+            reason=reason or f"export_organization run by {person.label}",
+            target=found,
+        )
+    with rls.bypass("export_organization"):
         return write_export(target, organization_id=found.pk)
 
 
-def export_file(path: str | None, *, organization: str) -> Written:
+def export_file(path: str | None, *, organization: str, reason: str | None = None) -> Written:
     """Write the export to the file ``path``, or to standard output when it is None."""
     if path is None:
-        return export_to(sys.stdout.buffer, organization=organization)
+        return export_to(sys.stdout.buffer, organization=organization, reason=reason)
     with Path(path).open("wb") as target:
-        return export_to(target, organization=organization)
+        return export_to(target, organization=organization, reason=reason)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -207,6 +232,9 @@ class _Importer:
         self.batch: list[models.Model] = []
         self.batch_model: type[models.Model] | None = None
         self.done_tables: set[str] = set()
+        # The file's audit chain, checked event by event; events of a file from before the chain.
+        self.audit = chain.Walker(organization_id=organization_id)
+        self.unchained: list[AuditEvent] = []
 
     def local_id(self, exported: str) -> uuid.UUID:
         found = self.ids.get(exported)
@@ -258,14 +286,30 @@ class _Importer:
         for f in model._meta.concrete_fields:
             if not isinstance(f, models.ForeignKey) or f.attname == "organization_id" or values.get(f.attname) is None:
                 continue
+            if not f.db_constraint:  # type: ignore[attr-defined]
+                continue  # an id recorded, not a reference (an audit event's actor): kept as written
             values[f.attname] = self._reference(model, f, str(row[f.attname]), exported_id)
         instance = model(**values)
         if isinstance(instance, Invitation):
             _disarm(instance)
+        if isinstance(instance, AuditEvent) and not self._audit_event(instance, row, values):
+            self.counts[label] = self.counts.get(label, 0) + 1
+            return
         self.batch.append(instance)
         self.counts[label] = self.counts.get(label, 0) + 1
         if len(self.batch) >= BATCH_ROWS:
             self.flush()
+
+    def _audit_event(self, event: AuditEvent, row: dict[str, Any], values: dict[str, Any]) -> bool:
+        """Check the event's link in the file's chain; False for an event of a file from before the chain,
+        kept aside to be chained at the end (``chain_unchained``)."""
+        if "hash" not in row:
+            self.unchained.append(event)
+            return False
+        self.audit.add({**values, "id": str(row["id"])})
+        if self.audit.result.broken is not None:
+            raise TransferError(f"the file's audit chain is broken at {self.audit.result.broken}; nothing was imported")
+        return True
 
     def _reference(self, model: type[models.Model], f: models.ForeignKey[Any, Any], old: str, row_id: str) -> Any:
         label = model._meta.label_lower
@@ -293,12 +337,35 @@ class _Importer:
         model = self.batch_model
         if model is None or not self.batch:
             return
+        if model is AuditEvent and not self.new_ids:
+            self.batch = self._audit_not_kept_here(self.batch)
         if not self.new_ids:
             ids = [instance.pk for instance in self.batch]
             if model._default_manager.filter(pk__in=ids).exists():
                 raise TransferError("rows with these ids exist in this database (imported before?); use --new-ids")
-        model._default_manager.bulk_create(self.batch)
+        try:
+            model._default_manager.bulk_create(self.batch)
+        except IntegrityError as exc:
+            if model is not AuditEvent:
+                raise
+            # (organization, seq) taken: this database kept another chain for the organization.
+            raise TransferError(
+                "the file's audit chain and the one this database kept for the organization differ; "
+                "nothing was imported"
+            ) from exc
         self.batch = []
+
+    @staticmethod
+    def _audit_not_kept_here(batch: list[models.Model]) -> list[models.Model]:
+        """Leave out the events this database kept for the organization (deleted here, now restored),
+        each identical to the file's; any other event with an id taken refuses the import."""
+        kept = dict(AuditEvent.objects.filter(pk__in=[event.pk for event in batch]).values_list("pk", "hash"))
+        if not kept:
+            return batch
+        for event in batch:
+            if event.pk in kept and kept[event.pk] != event.hash:  # type: ignore[attr-defined]
+                raise TransferError(f"audit event {event.pk} exists here with other contents; nothing was imported")
+        return [event for event in batch if event.pk not in kept]
 
     def finish(self, expected: dict[str, int]) -> None:
         self.flush()
@@ -307,9 +374,35 @@ class _Importer:
             raise TransferError(missing[0])
         if {k: v for k, v in expected.items() if v} != {k: v for k, v in self.counts.items() if v}:
             raise TransferError(f"the file's trailer counts {expected}, its rows {self.counts}: not a whole export")
+        verified = self.audit.finish()
+        if verified.broken is not None:
+            raise TransferError(f"the file's audit chain is broken at {verified.broken}; nothing was imported")
+        if self.unchained and verified.count:
+            raise TransferError("the file's audit events are partly chained: not an export file")
+
+    def chain_unchained(self) -> int:
+        """Chain the events of a file from before hash chains, oldest first, after any the organization has."""
+        if not self.unchained:
+            return 0
+        events = sorted(self.unchained, key=lambda event: (event.created_at, str(event.pk)))
+        previous = chain.GENESIS_HASH
+        for seq, event in enumerate(events, start=1):
+            event.seq, event.prev_hash = seq, previous
+            event.hash = previous = chain.event_hash({name: getattr(event, name) for name in chain.HASHED_FIELDS})
+        if not self.new_ids and AuditEvent.objects.filter(pk__in=[event.pk for event in events]).exists():
+            raise TransferError("rows with these ids exist in this database (imported before?); use --new-ids")
+        AuditEvent.objects.bulk_create(events)
+        return len(events)
 
 
-def import_lines(lines: Iterator[dict[str, Any]], *, slug: str | None = None, new_ids: bool = False) -> Organization:
+def import_lines(
+    lines: Iterator[dict[str, Any]],
+    *,
+    slug: str | None = None,
+    new_ids: bool = False,
+    reason: str | None = None,
+    person: Actor | None = None,
+) -> Organization:
     """Import an export from its lines (``read_lines``); return the new organization (see module doc)."""
     header = next(lines, None)
     if not header or header.get("format") != FORMAT or not isinstance(header.get("organization"), dict):
@@ -345,6 +438,7 @@ def import_lines(lines: Iterator[dict[str, Any]], *, slug: str | None = None, ne
         if expected is None:
             raise TransferError("the file ends before its trailer line: cut short, nothing was imported")
         importer.finish(expected)
+        _finish_audit_chain(importer, organization, reason=reason, person=person or os_actor())
         members = [(organization.pk, user_id) for user_id in importer.users.values()]
 
         def forget_revocations() -> None:
@@ -356,10 +450,34 @@ def import_lines(lines: Iterator[dict[str, Any]], *, slug: str | None = None, ne
     return organization
 
 
-def import_file(source: IO[bytes], *, slug: str | None = None, new_ids: bool = False) -> Organization:
+def _finish_audit_chain(importer: _Importer, organization: Organization, *, reason: str | None, person: Actor) -> None:
+    """Point the organization's chain head at its last event, record the import in it, verify it whole."""
+    built = importer.chain_unchained()
+    chain.reset_head(organization.pk, using=router.db_for_write(AuditEvent))
+    details: dict[str, Any] = {"new_ids": importer.new_ids}
+    if importer.new_ids:
+        details["source_organization_id"] = importer.source_organization
+    if built:
+        details["chain"] = f"{built} events chained on import: the file predates the hash chain"
+    platform_access_record(
+        organization_id=organization.pk,
+        person=person,
+        action="organization.imported",
+        reason=reason or f"import_organization run by {person.label}",
+        target=organization,
+        details=details,
+    )
+    verified = chain.verify(organization.pk)
+    if verified.broken is not None:
+        raise TransferError(f"the imported audit chain does not hold at {verified.broken}; nothing was imported")
+
+
+def import_file(
+    source: IO[bytes], *, slug: str | None = None, new_ids: bool = False, reason: str | None = None
+) -> Organization:
     """Import an export from a binary file (gzip NDJSON, or the earlier JSON document)."""
     try:
-        return import_lines(read_lines(source), slug=slug, new_ids=new_ids)
+        return import_lines(read_lines(source), slug=slug, new_ids=new_ids, reason=reason)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise TransferError(f"unreadable export file: {exc}") from exc
 

@@ -9,4 +9,5 @@ from taskhub.tenancy.roles import Role
 CONTRACT: dict[tuple[str, str], Role] = {
     ("api/v1/audit-events/", "GET"): Role.ADMIN,
     ("api/v1/audit-events/<uuid:id>/", "GET"): Role.ADMIN,
+    ("api/v1/audit-events/verify/", "GET"): Role.ADMIN,
 }

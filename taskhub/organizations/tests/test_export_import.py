@@ -73,7 +73,13 @@ def test_round_trip_gives_members_the_same_api_view(seeded, client_for):
     assert not Project.objects.filter(organization_id=organization.pk).exists()
     call_command("import_organization", str(seeded["path"]))
 
-    assert _view(client_for(_owner("move-1"))) == before
+    after = _view(client_for(_owner("move-1")))
+    # The audit log is the one chain it was, with the deletion and the import at its head.
+    events = after.pop("audit-events/")["results"]
+    assert [event["action"] for event in events[:2]] == ["organization.imported", "organization.deleted"]
+    assert events[2:] == before.pop("audit-events/")["results"]
+    assert events[0]["prev_hash"] == events[1]["hash"]
+    assert after == before
     assert dict(Project.objects.filter(organization=organization).values_list("id", "task_counter")) == counters
     # Numbering goes on from the restored counter.
     project_id = next(iter(counters))
@@ -125,9 +131,14 @@ def test_import_refuses_existing_ids_unless_new_ids(seeded, client_for):
     assert sorted(copied.values_list("number", flat=True)) == sorted(
         Task.objects.filter(organization=original).values_list("number", flat=True)
     )
-    assert (
-        AuditEvent.objects.filter(organization=copy).count() == AuditEvent.objects.filter(organization=original).count()
-    )
+    # The same audit chain, hash for hash, and the import recorded at its head.
+    chains = [
+        list(AuditEvent.objects.filter(organization=organization).order_by("seq").values_list("hash", "action"))
+        for organization in (copy, original)
+    ]
+    copied_chain, original_chain = chains
+    assert copied_chain[:-1] == original_chain
+    assert copied_chain[-1][1] == "organization.imported"
     response = client_for(_owner("move-copy")).get("/api/v1/projects/")
     assert response.status_code == 200
     assert len(response.json()["results"]) == 2
@@ -160,8 +171,9 @@ def _digests(organization: Organization) -> dict[str, tuple[int, str]]:
         return organization_digests(organization_id=organization.pk)
 
 
-# Tables an import changes on purpose: invitations arrive revoked, API keys stay behind.
-CHANGED_BY_IMPORT = {"organizations.invitation", "accounts.apikey"}
+# Tables an import changes on purpose: invitations arrive revoked, API keys stay behind, and the
+# audit chain records the import (test_import_refuses_existing_ids_unless_new_ids checks the rest of it).
+CHANGED_BY_IMPORT = {"organizations.invitation", "accounts.apikey", "audit.auditevent"}
 
 
 def test_a_copy_with_new_ids_has_the_same_rows_and_checksums(seeded):

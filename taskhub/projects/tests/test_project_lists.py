@@ -156,9 +156,9 @@ def test_project_create_stays_within_its_query_budget(clients_a, django_assert_m
     client = clients_a[Role.MEMBER]
     client.get(URL)
 
-    # Service savepoint, key check, insert, actor label, audit insert, whether the organization has
-    # a webhook (read once, then cached: taskhub.webhooks.events), release.
-    with django_assert_max_num_queries(TENANT_REQUEST_OVERHEAD + 7):
+    # Service savepoint, key check, insert, actor label, audit chain head lock, audit insert, whether
+    # the organization has a webhook (read once, then cached: taskhub.webhooks.events), release.
+    with django_assert_max_num_queries(TENANT_REQUEST_OVERHEAD + 8):
         assert client.post(URL, {"key": "WEB", "name": "Website"}).status_code == 201
 
 

@@ -16,7 +16,8 @@ class Command(BaseCommand):
         "Import an organization export (gzip NDJSON, or the earlier JSON document), streaming. Users are "
         "matched by username (missing ones are created without a usable password and with their address "
         "unverified: they set a password through a password reset); invitations arrive revoked; API keys are "
-        "not imported. Every row must belong to the file's organization."
+        "not imported. Every row must belong to the file's organization. The file's audit chain is verified and "
+        "the import recorded in it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,11 +26,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--new-ids", action="store_true", help="give every row a new id (when the exported ids exist here)"
         )
+        parser.add_argument(
+            "--reason",
+            help="why, recorded in the organization's audit log with the OS user (default: names the OS user only)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             with Path(options["file"]).open("rb") as source:
-                organization = import_file(source, slug=options["slug"], new_ids=options["new_ids"])
+                organization = import_file(
+                    source, slug=options["slug"], new_ids=options["new_ids"], reason=options["reason"]
+                )
         except (TransferError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Imported organization '{organization.slug}' ({organization.pk}).")
