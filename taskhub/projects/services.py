@@ -72,7 +72,7 @@ def project_create(
         target=project,
         fields=_snapshot(project),
     )
-    emit(organization_id=organization_id, type="project.created", data=object_payload(project))
+    emit(organization_id=organization_id, type="project.created", data=lambda: object_payload(project))
     return project
 
 
@@ -101,7 +101,7 @@ def project_update(
     audit_record(
         organization_id=organization_id, actor=actor, action="project.updated", target=project, changes=changes
     )
-    emit(organization_id=organization_id, type="project.updated", data=change_payload(shown, project))
+    emit(organization_id=organization_id, type="project.updated", data=lambda: change_payload(shown, project))
     return project
 
 
@@ -109,8 +109,9 @@ def project_update(
 def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> None:
     """Delete a project and, with it, every task in it."""
     project = locked(Project, organization_id=organization_id, pk=project_id)
-    # Its last representation, while it has an id; its tasks go with it, without events of their own.
-    data = object_payload(project)
+    # Emitted first, so the payload is read while the project has an id; the delete follows in this
+    # transaction. Its tasks go with it, without events of their own.
+    emit(organization_id=organization_id, type="project.deleted", data=lambda: object_payload(project))
     audited_delete(
         organization_id=organization_id,
         actor=actor,
@@ -118,4 +119,3 @@ def project_delete(*, organization_id: UUID, project_id: UUID, actor: Actor) -> 
         target=project,
         fields=_snapshot(project),
     )
-    emit(organization_id=organization_id, type="project.deleted", data=data)

@@ -134,7 +134,7 @@ def task_create(
         target=task,
         fields=_snapshot(task),
     )
-    emit(organization_id=organization_id, type="task.created", data=object_payload(task))
+    emit(organization_id=organization_id, type="task.created", data=lambda: object_payload(task))
     return task
 
 
@@ -175,7 +175,7 @@ def task_update(*, organization_id: UUID, task_id: UUID, actor: Actor, **fields:
         target=task,
         changes=changes_between(before, _snapshot(task)),
     )
-    emit(organization_id=organization_id, type="task.updated", data=change_payload(shown, task))
+    emit(organization_id=organization_id, type="task.updated", data=lambda: change_payload(shown, task))
     return task
 
 
@@ -184,7 +184,8 @@ def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
     """Delete a task; its number is not handed out again."""
     # The selector's query, so the task comes with its label ids (no query of its own).
     task = locked(task_list(organization_id=organization_id), organization_id=organization_id, pk=task_id)
-    data = object_payload(task)  # its last representation, while it has an id
+    # Emitted first, so the payload is read while the task has an id; the delete follows in this transaction.
+    emit(organization_id=organization_id, type="task.deleted", data=lambda: object_payload(task))
     audited_delete(
         organization_id=organization_id,
         actor=actor,
@@ -192,4 +193,3 @@ def task_delete(*, organization_id: UUID, task_id: UUID, actor: Actor) -> None:
         target=task,
         fields=_snapshot(task),
     )
-    emit(organization_id=organization_id, type="task.deleted", data=data)

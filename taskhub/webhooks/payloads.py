@@ -10,7 +10,10 @@ whether it reads the API or an event:
   whose value changed (``updated_at``, which every change moves, left out);
 - ``<resource>.deleted``, ``member.removed``: ``{"object": {...}}``, its last representation.
 
-A write that changes nothing sends nothing: the services return before they emit.
+A write that changes nothing sends nothing: the services return before they emit. Services
+pass these as functions (``data=lambda: object_payload(task)``): ``emit`` builds the data only
+when a webhook receives the event, so an organization without webhooks never pays for it. A
+deletion emits just before it deletes, in the same transaction, while the object has its id.
 """
 
 from __future__ import annotations

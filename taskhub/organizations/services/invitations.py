@@ -474,8 +474,9 @@ def _join(*, invitation: Invitation, user: User, actor: Actor) -> Acceptance:
         changes={"role": [None, invitation.role]},
     )
     membership = Membership.objects.select_related("user", "organization").get(pk=membership.pk)
-    emit(organization_id=invitation.organization_id, type="invitation.accepted", data=object_payload(invitation))
-    emit(organization_id=invitation.organization_id, type="member.added", data=object_payload(membership))
+    organization_id = invitation.organization_id
+    emit(organization_id=organization_id, type="invitation.accepted", data=lambda: object_payload(invitation))
+    emit(organization_id=organization_id, type="member.added", data=lambda: object_payload(membership))
     return Acceptance(membership=membership, tokens=token_pair(membership))
 
 

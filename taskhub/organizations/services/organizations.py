@@ -165,21 +165,13 @@ def organization_update(
 
 @transaction.atomic
 def organization_delete(*, organization_id: UUID, actor: Actor) -> None:
-    """Delete the organization and everything it owns but its audit log; every token for it stops working."""
+    """Delete the organization and everything it owns; every token for it stops working."""
     organization = Organization.objects.select_for_update().get(pk=organization_id)
     members = list(organization.memberships.values_list("organization_id", "user_id"))
     key_prefixes = list(ApiKey.objects.filter(organization_id=organization_id).values_list("prefix", flat=True))
     logger.warning(
         "organization deleted",
         extra={"organization_id": str(organization.pk), "actor_user_id": str(actor.user_id)},
-    )
-    # The last event of its chain: the audit log is kept (no cascade reaches it) until the retention purge.
-    audit_record(
-        organization_id=organization.pk,
-        actor=actor,
-        action="organization.deleted",
-        target=organization,
-        changes={"name": [organization.name, None], "slug": [organization.slug, None]},
     )
     organization.delete()
     _publish_token_versions([(org, user, 0) for org, user in members])
@@ -224,7 +216,7 @@ def membership_role_change(
         target=membership,
         changes={"role": [old_role, new_role]},
     )
-    emit(organization_id=organization_id, type="member.role_changed", data=change_payload(shown, membership))
+    emit(organization_id=organization_id, type="member.role_changed", data=lambda: change_payload(shown, membership))
     # Their keys of a role above the new one go with the change (a member key, for a new viewer).
     api_keys_revoke_for_member(organization_id=organization_id, user_id=membership.user_id, role=new_role, actor=actor)
     return membership
@@ -254,9 +246,9 @@ def membership_remove(*, organization_id: UUID, membership_id: UUID, actor: Acto
         changes={"role": [membership.role, None]},
     )
     user_id = membership.user_id
-    data = object_payload(membership)  # its last representation, while it has an id
+    # One event whether the member was removed or left (the audit log tells them apart). Emitted
+    # first, so the payload is read while the membership has an id; the delete follows in this transaction.
+    emit(organization_id=organization_id, type="member.removed", data=lambda: object_payload(membership))
     membership.delete()
-    # One event whether the member was removed or left (the audit log tells them apart).
-    emit(organization_id=organization_id, type="member.removed", data=data)
     _publish_token_versions([(organization_id, user_id, 0)])
     api_keys_revoke_for_member(organization_id=organization_id, user_id=user_id, role=None, actor=actor)
