@@ -165,13 +165,21 @@ def organization_update(
 
 @transaction.atomic
 def organization_delete(*, organization_id: UUID, actor: Actor) -> None:
-    """Delete the organization and everything it owns; every token for it stops working."""
+    """Delete the organization and everything it owns but its audit log; every token for it stops working."""
     organization = Organization.objects.select_for_update().get(pk=organization_id)
     members = list(organization.memberships.values_list("organization_id", "user_id"))
     key_prefixes = list(ApiKey.objects.filter(organization_id=organization_id).values_list("prefix", flat=True))
     logger.warning(
         "organization deleted",
         extra={"organization_id": str(organization.pk), "actor_user_id": str(actor.user_id)},
+    )
+    # The last event of its chain: the audit log is kept (no cascade reaches it) until the retention purge.
+    audit_record(
+        organization_id=organization.pk,
+        actor=actor,
+        action="organization.deleted",
+        target=organization,
+        changes={"name": [organization.name, None], "slug": [organization.slug, None]},
     )
     organization.delete()
     _publish_token_versions([(org, user, 0) for org, user in members])
