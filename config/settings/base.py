@@ -230,12 +230,15 @@ WEBHOOKS_PER_ORGANIZATION = env.integer("WEBHOOKS_PER_ORGANIZATION", 10, minimum
 WEBHOOK_MAX_PAYLOAD_BYTES = env.integer("WEBHOOK_MAX_PAYLOAD_BYTES", 65_536, minimum=1024)
 WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 # Waits before the 2nd, 3rd... attempt of a failed delivery (about 27 hours in all); then none.
-WEBHOOK_RETRY_SCHEDULE_SECONDS = [
-    int(seconds)
-    for seconds in env.list_of(
-        "WEBHOOK_RETRY_SCHEDULE_SECONDS", default=["5", "300", "1800", "7200", "18000", "36000", "36000"]
+_WEBHOOK_RETRY_SCHEDULE = env.list_of(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS", default=["5", "300", "1800", "7200", "18000", "36000", "36000"]
+)
+if not all(seconds.isdigit() for seconds in _WEBHOOK_RETRY_SCHEDULE):
+    raise ImproperlyConfigured(
+        f"WEBHOOK_RETRY_SCHEDULE_SECONDS={','.join(_WEBHOOK_RETRY_SCHEDULE)!r}: "
+        "give whole seconds separated by commas, e.g. 5,300,1800."
     )
-]
+WEBHOOK_RETRY_SCHEDULE_SECONDS = [int(seconds) for seconds in _WEBHOOK_RETRY_SCHEDULE]
 # A webhook whose deliveries have all failed for this long is disabled and its admins emailed.
 WEBHOOK_DISABLE_AFTER_SECONDS = env.integer("WEBHOOK_DISABLE_AFTER_SECONDS", 86_400, minimum=60)
 # After a rotation the previous secret signs too for this long.
