@@ -23,3 +23,7 @@ class WebhooksConfig(AppConfig):
             "URLs that receive the organization's events (projects, tasks, members), signed per Standard "
             "Webhooks, retried for about a day, every attempt logged (docs/webhooks.md).",
         )
+        from taskhub.tenancy.seeding import register_seeder  # noqa: PLC0415
+        from taskhub.webhooks.services import seed_webhooks  # noqa: PLC0415 - models are loaded now
+
+        register_seeder(seed_webhooks)

@@ -306,3 +306,31 @@ def webhook_secrets_reencrypt() -> int:
                 webhook.previous_secret_encrypted = signing.reencrypt(webhook.previous_secret_encrypted)
         Webhook.objects.bulk_update(webhooks, ["secret_encrypted", "previous_secret_encrypted"])
     return len(webhooks)
+
+
+def seed_webhooks(*, organization_id: UUID, actor: Actor) -> None:
+    """A webhook, turned off, with one past event and its logged delivery (``seed_tenants``, taskhub.tenancy.seeding).
+
+    Records, not traffic: the webhook is inactive and nothing is queued, so a seeded
+    organization sends nothing anywhere.
+    """
+    webhook = Webhook.objects.create(
+        organization_id=organization_id,
+        url="https://hooks.example.com/taskhub",
+        events=[ALL],
+        description="Sample (inactive)",
+        active=False,
+        secret_encrypted=signing.encrypt(signing.new_secret()),
+    )
+    sent = timezone.now() - timedelta(days=2)
+    event = Event.objects.create(organization_id=organization_id, type=PING, data={"webhook": {"id": str(webhook.pk)}})
+    Delivery.objects.create(
+        organization_id=organization_id,
+        webhook=webhook,
+        event=event,
+        attempt=1,
+        requested_at=sent,
+        response_status=200,
+        duration_ms=120,
+        response_body="ok",
+    )

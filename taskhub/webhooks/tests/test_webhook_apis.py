@@ -373,3 +373,19 @@ def test_turning_a_disabled_webhook_back_on_clears_its_failure_state(clients_a, 
         None,
     )
     assert not mail.outbox
+
+
+def test_seeding_gives_each_organization_an_inactive_webhook_with_a_logged_delivery_and_sends_nothing():
+    from django.core.management import call_command  # noqa: PLC0415
+
+    from taskhub.webhooks.models import Delivery, Event  # noqa: PLC0415
+
+    call_command("seed_tenants", organizations=2, projects=1, tasks=2, prefix="hook")
+
+    with rls.bypass("test: read the seeded rows"):
+        webhooks = list(Webhook.objects.all())
+        assert len(webhooks) == 2
+        assert not any(webhook.active for webhook in webhooks)
+        for webhook in webhooks:
+            assert Event.objects.filter(organization_id=webhook.organization_id).count() == 1
+            assert Delivery.objects.filter(webhook=webhook).count() == 1
