@@ -3,13 +3,13 @@
 Each event's ``data`` is the resource as its GET shows it (``object``), and for an update the
 fields that changed (``changes``: before and after); taskhub.webhooks.payloads says the shape.
 The organization here has one webhook subscribed to every event, its URL a receiver on
-loopback; the suite runs jobs inline, so each event is delivered during the request.
+loopback (``receiver``, conftest.py); the suite runs jobs inline, so each event is delivered
+during the request.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
@@ -31,19 +31,13 @@ from taskhub.projects.services import project_create
 from taskhub.tenancy.roles import Role
 from taskhub.webhooks.catalog import PING
 from taskhub.webhooks.models import Event
-from taskhub.webhooks.tests.receiver import Receiver, receiving
+from taskhub.webhooks.tests.receiver import Receiver
 from tests.support.queue import queued_job_arguments
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1/"
 NEW_PASSWORD = "plum-tractor-lantern-58"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as running:
-        yield running
 
 
 @pytest.fixture
