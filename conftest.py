@@ -21,6 +21,9 @@ from taskhub.core import dbroles, rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.tenancy.roles import Role
 
+# Every audit event the suite writes is checked for the secrets it handled (tests/support/audit_secrets.py).
+pytest_plugins = ["tests.support.audit_secrets"]
+
 PASSWORD = "correct-horse-battery-9"
 # Statements a tenant request adds around its own queries inside a test's transaction:
 # SAVEPOINT and RELEASE (BEGIN and COMMIT in production), plus the RLS set_config on PostgreSQL.

@@ -181,7 +181,7 @@ def rows() -> dict[str, dict[str, dict[str, str]]]:
         models: list[type[Model]] = [*tenant_models(), User, Organization]
         for model in models:
             tables[model._meta.label_lower] = {
-                str(row["id"]): {name: str(value) for name, value in row.items()}
+                str(row[model._meta.pk.attname]): {name: str(value) for name, value in row.items()}
                 for row in model._default_manager.values()
             }
     return tables
