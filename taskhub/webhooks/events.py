@@ -68,11 +68,17 @@ def encoded(value: Any) -> str:
 
 
 def _bounded(data: dict[str, Any], event_type: str) -> dict[str, Any]:
-    """The data, or only its id when the whole would pass ``WEBHOOK_MAX_PAYLOAD_BYTES``."""
+    """The data, or only its object's id when the whole would pass ``WEBHOOK_MAX_PAYLOAD_BYTES``.
+
+    Product events carry ``{"object": {...}, "changes"?: {...}}``: the id is the object's, so a
+    receiver can fetch it (a long description changed, sent before and after, can pass the limit).
+    """
     if len(encoded(data).encode()) <= settings.WEBHOOK_MAX_PAYLOAD_BYTES:
         return data
-    logger.warning("webhook event too large: only its id is sent", extra={"event_type": event_type})
-    return {"id": data.get("id"), "truncated": True}
+    logger.warning("webhook event too large: only its object's id is sent", extra={"event_type": event_type})
+    found = data.get("object")
+    object_id = found.get("id") if isinstance(found, dict) else data.get("id")
+    return {"object": {"id": object_id}, "truncated": True}
 
 
 def event_record(*, organization_id: UUID | str, type: str, data: dict[str, Any]) -> Event:

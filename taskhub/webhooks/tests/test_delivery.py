@@ -219,13 +219,35 @@ def test_data_above_the_payload_limit_is_sent_as_its_id_alone(clients_a, receive
     emit(
         organization_id=_organization(clients_a),
         type="task.created",
-        data={"id": "big", "description": "x" * 2000},
+        data={"object": {"id": "big", "description": "x" * 2000}},
     )
 
     hit = receiver.wait_for(2)[-1]
     event = Verifier(body["secret"]).verify(hit.body, hit.headers)
-    assert event["data"] == {"id": "big", "truncated": True}
+    # The object's id, as every product event carries it, so the receiver can fetch the object.
+    assert event["data"] == {"object": {"id": "big"}, "truncated": True}
     assert len(hit.body) < 1024
+
+
+@override_settings(WEBHOOK_MAX_PAYLOAD_BYTES=2048)
+def test_a_task_update_too_large_to_send_whole_still_names_the_task(clients_a, receiver):
+    create_webhook(clients_a[Role.ADMIN], receiver.url, events=["task.updated"])
+    project = clients_a[Role.MEMBER].post("/api/v1/projects/", {"key": "BIG", "name": "Big"}, format="json")
+    assert project.status_code == 201, project.content
+    task = clients_a[Role.MEMBER].post(
+        "/api/v1/tasks/", {"project": project.json()["id"], "title": "long"}, format="json"
+    )
+    assert task.status_code == 201, task.content
+
+    # Before and after of a long description, and the object itself: three copies of it.
+    changed = clients_a[Role.MEMBER].patch(
+        f"/api/v1/tasks/{task.json()['id']}/", {"description": "说" * 1000}, format="json"
+    )
+    assert changed.status_code == 200, changed.content
+
+    event = json.loads(receiver.wait_for(2)[-1].body)
+    assert event["type"] == "task.updated"
+    assert event["data"] == {"object": {"id": task.json()["id"]}, "truncated": True}
 
 
 def test_the_body_is_the_events_json_and_the_same_on_every_attempt(clients_a):
