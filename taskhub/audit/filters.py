@@ -1,7 +1,14 @@
 import django_filters
+from django import forms
 
 from taskhub.audit.models import AuditEvent
 from taskhub.core.filters import UtcIsoDateTimeFilter
+
+
+class PlaceFilter(django_filters.NumberFilter):
+    """A whole number from 1 to PostgreSQL's largest bigint: anything else is a 400, never a 500."""
+
+    field_class = forms.IntegerField
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -16,6 +23,11 @@ class AuditEventFilter(django_filters.FilterSet):
     created_before = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601; events strictly before this time."
     )
+    seq = PlaceFilter(
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The event at this place in the organization's hash chain: check a head hash pinned earlier.",
+    )
 
     class Meta:
         model = AuditEvent
@@ -27,4 +39,5 @@ class AuditEventFilter(django_filters.FilterSet):
             "actor_api_key",
             "created_after",
             "created_before",
+            "seq",
         ]

@@ -224,6 +224,10 @@ def test_audit_events_filter_by_time_window(hourly, clients_a, history):
         ("actor_api_key", "12345"),
         ("created_after", "yesterday"),
         ("created_before", "2024-13-45T00:00:00Z"),
+        ("seq", "0"),
+        ("seq", "1.5"),
+        ("seq", "two"),
+        ("seq", str(2**63)),
     ],
 )
 def test_invalid_audit_filter_value_answers_400(clients_a, param, value):

@@ -27,7 +27,8 @@ from taskhub.organizations.models import Organization
 from taskhub.tenancy.roles import Role
 
 POSTGRESQL = connection.vendor == "postgresql"
-VERIFY = "/api/v1/audit-events/verify/"
+URL = "/api/v1/audit-events/"
+VERIFY = f"{URL}verify/"
 
 
 def record(organization: Organization, n: int, action: str = "x.done") -> list[AuditEvent]:
@@ -153,6 +154,17 @@ def test_admins_get_the_count_and_head_hash(clients_a, tenant_a, clients_b):
         assert response.json() == {"count": 1, "head_hash": head.hash}
     for role in (Role.MEMBER, Role.VIEWER):
         assert clients_a[role].get(VERIFY).status_code == 403
+
+
+def test_a_pinned_head_is_checked_by_reading_the_event_at_its_place(clients_a, tenant_a):
+    record(tenant_a.organization, 2)
+    pinned = clients_a[Role.ADMIN].get(VERIFY).json()
+    record(tenant_a.organization, 3)
+
+    [event] = clients_a[Role.ADMIN].get(URL, {"seq": pinned["count"]}).json()["results"]
+
+    assert event["hash"] == pinned["head_hash"]
+    assert clients_a[Role.ADMIN].get(VERIFY).json()["count"] == 5
 
 
 def test_verifying_costs_the_request_one_read_per_chunk(clients_a, tenant_a, django_assert_max_num_queries):

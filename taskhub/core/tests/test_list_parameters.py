@@ -102,6 +102,8 @@ INVALID_VALUES: list[tuple[type, str]] = [
     (django_filters.UUIDFilter, "not-a-uuid"),
     (django_filters.IsoDateTimeFilter, "2030-01-01T25:00:00Z"),
     (django_filters.DateFilter, "2030-13-01"),
+    # A whole number (audit-events/?seq=): a fraction is refused, not rounded.
+    (django_filters.NumberFilter, "1.5"),
     # Free text has one value it refuses: NUL, which PostgreSQL text cannot hold.
     (django_filters.CharFilter, "a\x00b"),
 ]
