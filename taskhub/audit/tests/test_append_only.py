@@ -78,7 +78,9 @@ def test_the_app_role_cannot_change_or_remove_an_event(tenant_a, sql):
 def grants_given_back() -> Iterator[None]:
     """The mistake the trigger is for: UPDATE, DELETE and TRUNCATE granted to the app role again."""
     app = connection.ops.quote_name(dbroles.role_names()["app"])
-    with connect_as(settings.DATABASE_MIGRATION_CREDENTIALS) as owner:
+    owner_credentials = settings.DATABASE_MIGRATION_CREDENTIALS
+    assert owner_credentials, "the PostgreSQL suite runs with the three roles"
+    with connect_as(owner_credentials) as owner:
         owner.execute(f"GRANT UPDATE, DELETE, TRUNCATE ON audit_auditevent TO {app}")
         try:
             yield
