@@ -11,7 +11,7 @@ transaction as the request's own writes:
 - ``platform.viewed`` when its rows were only read, ``platform.changed`` when any was saved or
   deleted;
 - the actor is the staff user (label ``staff:<username>``), with the request's IP and id;
-- the target is the one row touched, or the organization when there were several;
+- the target is the organization;
 - ``changes`` holds the reason (``django admin: GET /admin/tasks/task/<id>/change/``) and, per
   model, how many rows were viewed, changed or deleted with up to ``MAX_IDS`` of their ids.
 
@@ -153,23 +153,27 @@ def record_access(request: HttpRequest, access: _Access) -> int:
                 "changed": access.changed.get(organization, {}),
                 "deleted": access.deleted.get(organization, {}),
             }
-            rows = {key: row for kind in kinds.values() for by_id in kind.values() for key, row in by_id.items()}
             details = {kind: _summary(found) for kind, found in kinds.items() if found}
             platform_access_record(
                 organization_id=organization,
                 person=person,
                 action="platform.changed" if kinds["changed"] or kinds["deleted"] else "platform.viewed",
                 reason=reason,
-                target=next(iter(rows.values())) if len(rows) == 1 else _organization_stand_in(organization),
+                target=_organization_row(organization, kinds),
                 details=details,
             )
     return len(touched)
 
 
-def _organization_stand_in(organization_id: str) -> models.Model:
+def _organization_row(organization_id: str, kinds: dict[str, dict[str, dict[str, models.Model]]]) -> models.Model:
+    """The organization as the request loaded it (with its name), or a stand-in naming it by id alone
+    (it may be deleted: its events are kept)."""
     from django.apps import apps  # noqa: PLC0415
 
-    # Names the organization without reading it (it may be deleted: its events are kept).
+    label = tenant_model_label().lower()
+    for rows in kinds.values():
+        if organization_id in rows.get(label, {}):
+            return rows[label][organization_id]
     return apps.get_model(tenant_model_label())(pk=organization_id)
 
 
