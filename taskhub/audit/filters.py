@@ -1,10 +1,15 @@
 import django_filters
 from django import forms
+from drf_spectacular.utils import extend_schema_field
 
 from taskhub.audit.models import AuditEvent
 from taskhub.core.filters import UtcIsoDateTimeFilter
 
+BIGINT_MAX = 2**63 - 1
 
+
+# The schema says what the form checks, so a client (or a fuzzer) knows 0 is out of range.
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": BIGINT_MAX})
 class PlaceFilter(django_filters.NumberFilter):
     """A whole number from 1 to PostgreSQL's largest bigint: anything else is a 400, never a 500."""
 
@@ -25,7 +30,7 @@ class AuditEventFilter(django_filters.FilterSet):
     )
     seq = PlaceFilter(
         min_value=1,
-        max_value=2**63 - 1,
+        max_value=BIGINT_MAX,
         help_text="The event at this place in the organization's hash chain: check a head hash pinned earlier.",
     )
 

@@ -12,6 +12,9 @@ their own CSRF refusals as pages: ``csrf_failure``).
 A lost database (``OperationalError``, ``InterfaceError``) answers 503 ``service_unavailable``
 with ``Retry-After`` wherever it surfaces: in a DRF view (``exception_handler``), outside DRF's
 handling (``taskhub.core.middleware_db``), or in a middleware before the view (``server_error``).
+A transaction PostgreSQL rolled back to break a deadlock or a serialization conflict with a
+concurrent one (SQLSTATE 40P01, 40001) is no outage: nothing was written and the same request
+succeeds when sent again, so it answers 409 ``concurrent_write`` with ``Retry-After: 1``.
 See docs/degradation.md.
 """
 
@@ -42,6 +45,15 @@ logger = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = 5
 SERVICE_UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Try again shortly."
+# Deadlock detected, serialization failure: PostgreSQL rolled the transaction back for another.
+CONCURRENT_WRITE_SQLSTATES = frozenset({"40P01", "40001"})
+CONCURRENT_WRITE_DETAIL = "The request met a concurrent change and was rolled back, nothing written; send it again."
+CONCURRENT_WRITE_RETRY_AFTER_SECONDS = 1
+
+
+def is_concurrent_write(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL giving up this transaction for a concurrent one (a retry will do)."""
+    return getattr(exc.__cause__, "sqlstate", None) in CONCURRENT_WRITE_SQLSTATES
 
 
 class DomainError(Exception):
@@ -149,8 +161,33 @@ def _roll_back_open_transactions() -> None:
             connection.set_rollback(True)
 
 
+def _concurrent_write_body() -> tuple[dict[str, Any], int, dict[str, str]]:
+    return (
+        error_body(CONCURRENT_WRITE_DETAIL, "concurrent_write"),
+        status.HTTP_409_CONFLICT,
+        {"Retry-After": str(CONCURRENT_WRITE_RETRY_AFTER_SECONDS)},
+    )
+
+
+def _log_concurrent_write(request: Any, exc: BaseException) -> None:
+    logger.warning(
+        "Concurrent write rolled back, answered 409: %s %s request_id=%s %s",
+        getattr(request, "method", ""),
+        getattr(request, "path", ""),
+        request_id(request) if request is not None else "",
+        (str(exc).strip().splitlines() or [""])[0][:200],
+    )
+
+
 def database_unavailable(request: HttpRequest, exc: BaseException) -> JsonResponse:
-    """The 503 a request gets when the database is unreachable; logs it at WARNING."""
+    """The 503 a request gets when the database is unreachable; logs it at WARNING.
+
+    A deadlock or serialization failure is not that: 409 ``concurrent_write`` instead.
+    """
+    if is_concurrent_write(exc):
+        body, code, headers = _concurrent_write_body()
+        _log_concurrent_write(request, exc)
+        return JsonResponse(body, status=code, headers=headers)
     response = JsonResponse(
         error_body(SERVICE_UNAVAILABLE_DETAIL, "service_unavailable"),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -203,6 +240,11 @@ def _domain_error_response(exc: DomainError, context: dict[str, Any]) -> Respons
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn domain and DRF exceptions into the service's error shape."""
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS) and is_concurrent_write(exc):
+        _roll_back_open_transactions()
+        body, code, retry = _concurrent_write_body()
+        _log_concurrent_write(context.get("request"), exc)
+        return Response(body, status=code, headers=retry)
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         _roll_back_open_transactions()
         response = Response(

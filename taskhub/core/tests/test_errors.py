@@ -1,6 +1,7 @@
 import logging
 from unittest import mock
 
+import psycopg.errors
 import pytest
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -146,10 +147,18 @@ def test_oversized_body_is_refused_with_json():
 # --- the database is unavailable: 503 service_unavailable with Retry-After, never a 500 ---------
 
 _DB_ERRORS = {"operational": OperationalError, "interface": InterfaceError}
+# What PostgreSQL answers the transaction it rolls back to break a deadlock or a serialization conflict.
+_CONCURRENT = {"deadlock": psycopg.errors.DeadlockDetected, "serialization": psycopg.errors.SerializationFailure}
 
 
 def _db_error(request) -> Exception:
-    return _DB_ERRORS[request.GET.get("error", "operational")]("connection to server at 10.1.2.3 failed: internals")
+    kind = request.GET.get("error", "operational")
+    if kind in _CONCURRENT:
+        # As Django raises it: its OperationalError, caused by the driver's error.
+        error = OperationalError("deadlock detected\nDETAIL: Process 4242 waits for ShareLock on internals")
+        error.__cause__ = _CONCURRENT[kind]("deadlock detected")
+        return error
+    return _DB_ERRORS[kind]("connection to server at 10.1.2.3 failed: internals")
 
 
 @api_view(["GET"])
@@ -209,6 +218,25 @@ def assert_service_unavailable(response):
 )
 def test_losing_the_database_answers_503_with_retry_after(path, error):
     assert_service_unavailable(Client().get(path, {"error": error}))
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize("error", ["deadlock", "serialization"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/test/db-down/drf/", id="drf-handler"),
+        pytest.param("/test/db-down/dispatch/", id="middleware-around-drf"),
+        pytest.param("/test/db-down/django/", id="middleware-plain-view"),
+    ],
+)
+def test_a_transaction_rolled_back_for_a_concurrent_one_answers_409_send_it_again(path, error):
+    """A deadlock or serialization failure wrote nothing and a retry succeeds: a 409, not an outage."""
+    response = Client().get(path, {"error": error})
+    body = assert_json_error(response, 409, "concurrent_write")
+    assert set(body) == {"detail", "code"}
+    assert response["Retry-After"] == str(errors.CONCURRENT_WRITE_RETRY_AFTER_SECONDS)
+    assert "internals" not in response.content.decode()
 
 
 @override_settings(ROOT_URLCONF=__name__)
