@@ -188,7 +188,8 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         """The object the URL names, in the organization; ``lock`` holds its row until the request ends."""
         queryset = self.get_queryset()
         if lock and queryset.db and connections[queryset.db].features.has_select_for_update_of:
-            queryset = queryset.select_for_update(of=("self",))
+            # NO KEY UPDATE, as taskhub.tenancy.services.locked says why.
+            queryset = queryset.select_for_update(no_key=True, of=("self",))
         value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         instance = get_object_or_404(queryset, **{self.lookup_field: value})
         self.check_object_permissions(self.request, instance)

@@ -99,7 +99,7 @@ def webhook_events_clean(events: list[str]) -> list[str]:
 def _check_room(organization_id: UUID) -> None:
     # Lock the organization's row so two creates cannot both see room for one more.
     organization_model: Any = Webhook._meta.get_field("organization").related_model
-    organization_model.objects.select_for_update().filter(pk=organization_id).values_list("pk").first()
+    organization_model.objects.select_for_update(no_key=True).filter(pk=organization_id).values_list("pk").first()
     limit = settings.WEBHOOKS_PER_ORGANIZATION
     if Webhook.objects.filter(organization_id=organization_id).count() >= limit:
         raise Conflict(

@@ -52,7 +52,7 @@ def _sole_owned(memberships: list[Membership]) -> list[Organization]:
         organization_id = membership.organization_id
         with rls.scoped(organization_id=organization_id):
             # Locked like every owner change, so a concurrent demotion cannot leave no owner.
-            Organization.objects.select_for_update().filter(pk=organization_id).values_list("pk").first()
+            Organization.objects.select_for_update(no_key=True).filter(pk=organization_id).values_list("pk").first()
             if Membership.objects.filter(organization_id=organization_id, role=Role.OWNER).count() == 1:
                 sole.append(membership.organization)
     return sole

@@ -230,8 +230,9 @@ def _send_invitation_email(invitation: Invitation, organization: Organization, t
 def _invitation_insert(*, organization_id: UUID, actor: Actor, actor_role: Role, email: str, role: Role) -> Invitation:
     _check_may_invite(actor_role, role)
     # Locking the organization serializes invitations to it, so two concurrent requests
-    # cannot both pass the "no pending invitation" check for the same email.
-    organization = Organization.objects.select_for_update().get(pk=organization_id)
+    # cannot both pass the "no pending invitation" check for the same email. NO KEY UPDATE, so it
+    # never waits on the foreign-key checks other writes of the organization run at COMMIT.
+    organization = Organization.objects.select_for_update(no_key=True).get(pk=organization_id)
     # A member holding the address verified is that person; an unverified claim proves nothing
     # and must not keep the address's owner out.
     if Membership.objects.filter(

@@ -137,7 +137,7 @@ def organization_create(
 def organization_update(
     *, organization_id: UUID, actor: Actor, name: str | None = None, slug: str | None = None
 ) -> Organization:
-    organization = Organization.objects.select_for_update().get(pk=organization_id)
+    organization = Organization.objects.select_for_update(no_key=True).get(pk=organization_id)
     before = {"name": organization.name, "slug": organization.slug}
     if name is not None:
         organization.name = organization_name_clean(name)
@@ -193,8 +193,9 @@ def _owner_count(organization_id: UUID) -> int:
 
 def _lock_members(organization_id: UUID) -> None:
     # Serializes owner changes per organization, so two concurrent demotions cannot both
-    # pass the last-owner check.
-    Organization.objects.select_for_update().filter(pk=organization_id).values_list("pk").first()
+    # pass the last-owner check. NO KEY UPDATE: it must not wait for, or block, the foreign-key
+    # checks other writes of the organization run at COMMIT (see taskhub.tenancy.services.locked).
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization_id).values_list("pk").first()
 
 
 @transaction.atomic
