@@ -57,6 +57,7 @@ class AuditEventDetailApi(TenantDetailApi):
 class AuditChainVerifyApi(TenantAPIView):
     selector = audit_event_list
     permission_by_method = {"GET": "audit.read"}
+    error_answers = ((409, "The chain is broken (`audit_chain_broken`): `detail` names the first event where."),)
 
     @extend_schema(
         summary="Verify the organization's audit chain",

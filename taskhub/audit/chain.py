@@ -293,11 +293,26 @@ def stored_events(organization_id: UUID | str, *, using: str | None = None) -> I
     yield from queryset.values("id", "hash", *HASHED_FIELDS).iterator(chunk_size=2000)
 
 
+# Walks of a chain that grew while it was read (see ``verify``) before its end is called broken.
+VERIFY_ATTEMPTS = 3
+
+
 def verify(organization_id: UUID | str, *, using: str | None = None) -> Verified:
-    """Walk the organization's chain as stored, against its recorded head."""
+    """Walk the organization's chain as stored, against its recorded head.
+
+    The head and the events are read by two statements, each with its own snapshot: an event
+    committed between them ends the walk past the head it read. An event and the head's move
+    commit together, so reading again sees them agree; only an end that still disagrees after
+    ``VERIFY_ATTEMPTS`` walks (events removed at the end, a head changed) is reported.
+    """
     using = using or router.db_for_read(AuditEvent)
-    head = ChainHead.objects.using(using).filter(organization_id=organization_id).values_list("seq", "hash").first()
-    return walk(stored_events(organization_id, using=using), organization_id=str(organization_id), head=head)
+    for _ in range(VERIFY_ATTEMPTS):
+        head = ChainHead.objects.using(using).filter(organization_id=organization_id).values_list("seq", "hash").first()
+        result = walk(stored_events(organization_id, using=using), organization_id=str(organization_id), head=head)
+        grew = head is not None and result.broken is not None and result.broken.event_id is None
+        if not grew or head is None or result.head_seq <= head[0]:
+            return result
+    return result
 
 
 def organizations_with_events(*, using: str | None = None) -> list[str]:

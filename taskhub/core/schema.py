@@ -160,6 +160,8 @@ class AutoSchema(openapi.AutoSchema):
             answers.append((412, PRECONDITION_FAILED))
         if self._idempotent():
             answers.append((422, IDEMPOTENCY_KEY_REUSED))
+        # Answers only this view gives (a GET that finds a conflict), declared on it.
+        answers += list(getattr(self.view, "error_answers", ()))
         answers += [(429, THROTTLED), (503, UNAVAILABLE)]
         return answers
 

@@ -110,6 +110,42 @@ def test_each_organization_has_its_own_linear_chain(tenant_a, tenant_b):
 
 
 @pytest.mark.django_db
+def test_an_event_committed_between_reading_the_head_and_the_events_is_no_break(tenant_a, monkeypatch):
+    """Head and events are two reads: a write landing between them must not look like tampering."""
+    organization = tenant_a.organization
+    record(organization, 2)
+    read_events = chain.stored_events
+    calls = []
+
+    def events_after_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            # Another request's event and its head move, after this walk read the head.
+            record(organization, 1)
+        return read_events(*args, **kwargs)
+
+    monkeypatch.setattr(chain, "stored_events", events_after_a_concurrent_write)
+    verified = chain.verify(organization.pk)
+
+    assert (verified.ok, verified.count) == (True, 3)
+    assert len(calls) == 2
+
+
+@pytest.mark.django_db
+def test_events_removed_at_the_end_are_still_a_break_after_reading_again(tenant_a):
+    organization = tenant_a.organization
+    record(organization, 3)
+    # The head says 3; the last event is gone (as superuser SQL would leave it).
+    ChainHead.objects.filter(organization_id=organization.pk).update(seq=4)
+
+    verified = chain.verify(organization.pk)
+
+    assert not verified.ok
+    assert verified.broken is not None
+    assert verified.broken.seq == 4
+
+
+@pytest.mark.django_db
 def test_stored_values_hash_as_written_whatever_the_caller_passed(tenant_a):
     # Dates, tuples, whole floats and an IPv6 address come back from the database in another form.
     event = audit_record(
