@@ -3,9 +3,6 @@
 Routed by the bench URL conf only (scripts/bench/urls.py), answering what the API answers.
 """
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +15,7 @@ from django.utils import timezone
 from taskhub.projects.models import Project
 from taskhub.tenancy.roles import Role
 from tests.support.factories import create_project
-from tests.support.servers import REPO, child_environment
+from tests.support.servers import fresh_process_json
 
 pytestmark = pytest.mark.django_db
 
@@ -32,19 +29,11 @@ def bare_url(organization_id: Any) -> str:
 
 def _resolved_module(settings_module: str, path: str) -> str:
     """Return the module of the view ``path`` resolves to under ``settings_module``, in a fresh process."""
-    code = f"import django; django.setup(); from django.urls import resolve; print(resolve({path!r}).func.__module__)"
-    environment = child_environment(
-        DJANGO_SETTINGS_MODULE=settings_module,
-        SECRET_KEY="x" * 50,
-        JWT_SIGNING_KEY="y" * 50,
-        ALLOWED_HOSTS="api.example.com",
-        SQLITE_PATH=os.devnull,
+    code = (
+        "import django, json; django.setup(); from django.urls import resolve; "
+        f"print(json.dumps({{'module': resolve({path!r}).func.__module__}}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=REPO, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return str(fresh_process_json(code, settings_module=settings_module)["module"])
 
 
 @pytest.mark.parametrize(
