@@ -10,6 +10,7 @@ import contextlib
 import json
 import uuid
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,3 +259,11 @@ def test_worker_and_jobs_commands_refuse_without_a_queue(settings):
     for command in ("worker", "jobs"):
         with pytest.raises(CommandError, match="JOBS_INLINE"):
             call_command(command)
+
+
+def test_docs_name_every_job_the_product_declares():
+    """docs/jobs.md lists the jobs there are by name; a new one must join the list."""
+    listed = (Path(__file__).resolve().parents[3] / "docs" / "jobs.md").read_text()
+    declared = {name for name in jobs.registered() if not name.startswith("tests.")}
+    assert declared
+    assert sorted(name for name in declared if f"`{name}`" not in listed) == []
