@@ -57,6 +57,8 @@ class AuditEventDetailApi(TenantDetailApi):
 class AuditChainVerifyApi(TenantAPIView):
     selector = audit_event_list
     permission_by_method = {"GET": "audit.read"}
+    # The events come through a server-side cursor, which needs a transaction.
+    read_in_transaction = True
     error_answers = ((409, "The chain is broken (`audit_chain_broken`): `detail` names the first event where."),)
 
     @extend_schema(

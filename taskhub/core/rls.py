@@ -57,7 +57,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.db.migrations.operations.base import Operation
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ SCHEMA = "taskhub_rls"
 TOKEN_MAX_AGE_MS = 60_000
 
 _platform: ContextVar[bool] = ContextVar("taskhub_rls_platform", default=False)
+# What a closed or broken connection raises (after Django's translation).
+DATABASE_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# psycopg's TransactionStatus.IDLE: no transaction open, the next statement starts one.
+_IDLE = 0
 
 
 def enabled(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -155,14 +159,13 @@ def set_context(
     connection = connections[using]
     if not connection.in_atomic_block:
         raise RuntimeError("set_context outside a transaction would not hold for the next statement.")
-    sql = ENTER_SQL
-    parameters = context_parameters(organization_id, user_id, api_key_prefix, invitation_token_hash)
-    # In the same statement, so it costs no round trip; transaction-local like the rest.
-    timeout = settings.DB_STATEMENT_TIMEOUT_MS
-    if timeout:
-        sql += ", set_config('statement_timeout', %s, true)"
-        parameters.append(f"{timeout}ms")
-    execute_bound(using, sql, parameters)
+    context = {
+        "organization_id": organization_id,
+        "user_id": user_id,
+        "api_key_prefix": api_key_prefix,
+        "invitation_token_hash": invitation_token_hash,
+    }
+    execute_bound(using, *_enter_statement(context))
 
 
 def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
@@ -182,6 +185,129 @@ def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
         cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
     with cursor:
         cursor.execute(sql, parameters)
+
+
+def _enter(using: str, context: dict[str, Any]) -> Any:
+    """Send ``taskhub_rls.enter`` for ``context`` through a server-binding cursor; return the cursor, still open.
+
+    Inside a pipeline the result arrives at the pipeline's sync: closing the cursor before then
+    would discard it, so the caller closes it.
+    """
+    from django.db.backends.postgresql.base import ServerBindingCursor  # noqa: PLC0415 - PostgreSQL only
+
+    connection = connections[using]
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
+    sql, parameters = _enter_statement(context)
+    cursor.execute(sql, parameters)
+    return cursor
+
+
+def _enter_statement(context: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``enter`` with the context's MAC, and the statement timeout set in the same statement (no round trip)."""
+    sql = ENTER_SQL
+    parameters = context_parameters(**context)
+    timeout = settings.DB_STATEMENT_TIMEOUT_MS
+    if timeout:
+        sql += ", set_config('statement_timeout', %s, true)"
+        parameters.append(f"{timeout}ms")
+    return sql, parameters
+
+
+class _Carrier:
+    """An execute wrapper: the first statement of every transaction carries the tenant context.
+
+    When a statement is about to open a transaction (the connection is idle: in autocommit, every
+    statement; in ``atomic()``, the first one), ``enter`` and the statement go out together in a
+    psycopg pipeline, one network round trip, and run in one transaction: explicit (psycopg's BEGIN
+    leads the pipeline) or, in autocommit, the implicit transaction PostgreSQL keeps until the
+    pipeline's Sync. Either way the context is set for exactly that transaction, and a statement
+    never runs without it. Statements later in an open transaction pass through.
+    """
+
+    def __init__(self, using: str, context: dict[str, Any]) -> None:
+        self.using = using
+        self.context = context
+        self.entering = False
+        # A read's first round trip may meet a connection the server closed (a restart): it is
+        # retried once on a new connection, which is what Django's per-request health check
+        # (a SELECT 1 round trip of its own) would have done.
+        self.may_reconnect = False
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        connection = connections[self.using]
+        raw = connection.connection
+        if self.entering or raw is None or raw.info.transaction_status != _IDLE:
+            return execute(sql, params, many, context)
+        cursor_wrapper = context["cursor"]
+        if getattr(cursor_wrapper.cursor, "name", None):
+            # A server-side cursor cannot join a pipeline, and in autocommit it would outlive the
+            # context (WITH HOLD). In a transaction, the context goes first, on its own.
+            if not connection.in_atomic_block:
+                raise RuntimeError("A server-side cursor (iterator()) needs a transaction under a carried context.")
+            self._enter_alone()
+            return execute(sql, params, many, context)
+        retry, self.may_reconnect = self.may_reconnect and not connection.in_atomic_block, False
+        try:
+            return self._pipelined(execute, sql, params, many, context)
+        except DATABASE_CONNECTION_ERRORS:
+            if not retry or not (raw.closed or raw.broken):
+                raise
+            logger.warning("database connection lost since the last request: reconnected", exc_info=True)
+            connection.close()
+            connection.ensure_connection()
+            with connection.wrap_database_errors:
+                cursor_wrapper.cursor = connection.create_cursor()
+            return self._pipelined(execute, sql, params, many, context)
+
+    def _pipelined(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        connection = connections[self.using]
+        self.entering = True
+        try:
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                entered = _enter(self.using, self.context)
+                self.entering = False
+                result = execute(sql, params, many, context)
+        finally:
+            self.entering = False
+        entered.close()
+        return result
+
+    def _enter_alone(self) -> None:
+        self.entering = True
+        try:
+            _enter(self.using, self.context).close()
+        finally:
+            self.entering = False
+
+
+@contextmanager
+def carried(
+    *, organization_id: UUID | str, using: str = DEFAULT_DB_ALIAS, skip_health_check: bool = False
+) -> Iterator[None]:
+    """For the block, every transaction on ``using`` runs in the organization's verified context.
+
+    The context costs no round trip of its own (``_Carrier``): a read request that runs one
+    statement in autocommit talks to PostgreSQL once. ``skip_health_check``: leave out Django's
+    per-request ``SELECT 1`` (CONN_HEALTH_CHECKS); the first round trip is retried on a new
+    connection instead, when the old one turns out closed. Only for blocks outside ``atomic()``,
+    where repeating the first statement is harmless.
+    """
+    if not enabled(using):
+        yield
+        return
+    connection = connections[using]
+    carrier = _Carrier(using, {"organization_id": organization_id})
+    raw = connection.connection
+    if raw is not None and raw.info.transaction_status != _IDLE:
+        # Inside a transaction already under way (a test's, or a caller's): no statement will
+        # open the next one, so the context is entered now, for the rest of it, as set_context does.
+        set_context(organization_id=organization_id, using=using)
+    elif skip_health_check and connection.connection is not None and not connection.health_check_done:
+        connection.health_check_done = True
+        carrier.may_reconnect = True
+    with connection.execute_wrapper(carrier):
+        yield
 
 
 def _current(using: str) -> list[str]:

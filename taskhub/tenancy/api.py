@@ -9,10 +9,11 @@ selector explicitly, and refuses subclasses that try to replace either.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any, ClassVar
 from uuid import UUID
 
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 from rest_framework import exceptions, generics, permissions
 from rest_framework.generics import get_object_or_404
@@ -84,6 +85,11 @@ class TenantAPIView(generics.GenericAPIView[Any]):
     idempotent_posts: ClassVar[bool] = True
     # The Idempotency-Key this request holds, from initial() until the answer is settled in dispatch().
     _idempotency: idempotency.Reservation | None = None
+    # A GET that needs one snapshot across statements (or a server-side cursor) sets this: it then
+    # runs in a transaction, as writes do.
+    read_in_transaction: ClassVar[bool] = False
+    # What lives as long as the request's dispatch: its transaction (writes) and its tenant context.
+    _scope: ExitStack
 
     # Owned here for every tenant endpoint: the queryset, the lookup, the permission check, the
     # transaction and context, and the list pipeline (only the resource bases may define ``list``).
@@ -127,15 +133,26 @@ class TenantAPIView(generics.GenericAPIView[Any]):
                 )
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        # One transaction per request: the RLS variables set in initial() live exactly as
-        # long as it, and an error anywhere rolls both the writes and the variables back.
-        # With an Idempotency-Key, the answer is kept (or the placeholder dropped) in the same
+        # A write is one transaction: an error anywhere rolls every change back. With an
+        # Idempotency-Key, the answer is kept (or the placeholder dropped) in the same
         # transaction that made the change, so both commit or neither does.
-        with transaction.atomic():
+        # A read runs in autocommit: each statement is its own transaction and carries the tenant
+        # context with it (rls.carried, entered in initial()), so a read of one statement is one
+        # round trip to PostgreSQL, with no BEGIN, COMMIT or health check of its own.
+        with ExitStack() as self._scope:
+            # Inside a caller's transaction (a test's) a read gets a savepoint too, so its error
+            # cannot abort the caller's transaction.
+            atomic = (
+                request.method not in permissions.SAFE_METHODS
+                or self.read_in_transaction
+                or connections[DEFAULT_DB_ALIAS].in_atomic_block
+            )
+            if atomic:
+                self._scope.enter_context(transaction.atomic())
             response = super().dispatch(request, *args, **kwargs)
             if self._idempotency is not None:
                 idempotency.settle(self._idempotency, response)
-            if response.status_code >= 400:
+            if atomic and response.status_code >= 400:
                 # An error answer changes nothing. DRF's exception handler marks the transaction
                 # for rollback only under ATOMIC_REQUESTS; this transaction is the request's own.
                 transaction.set_rollback(True)
@@ -156,8 +173,14 @@ class TenantAPIView(generics.GenericAPIView[Any]):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        # The organization only: a user's memberships elsewhere stay invisible here too.
-        rls.set_context(organization_id=self.tenant.organization_id)
+        # The organization only: a user's memberships elsewhere stay invisible here too. Carried
+        # by the first statement of each transaction, so it costs no round trip of its own.
+        self._scope.enter_context(
+            rls.carried(
+                organization_id=self.tenant.organization_id,
+                skip_health_check=not connections[DEFAULT_DB_ALIAS].in_atomic_block,
+            )
+        )
         # After the context, so the key's row is under row-level security like any tenant row.
         # Without the header: no statement at all.
         if idempotency.applies(request, self):
