@@ -303,8 +303,8 @@ def carried(
         # Inside a transaction already under way (a test's, or a caller's): no statement will
         # open the next one, so the context is entered now, for the rest of it, as set_context does.
         set_context(organization_id=organization_id, using=using)
-    elif skip_health_check and connection.connection is not None and not connection.health_check_done:
-        connection.health_check_done = True
+    elif skip_health_check and raw is not None and not getattr(connection, "health_check_done", True):
+        connection.health_check_done = True  # type: ignore[attr-defined] # Django's, not in its stubs
         carrier.may_reconnect = True
     with connection.execute_wrapper(carrier):
         yield
