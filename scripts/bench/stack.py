@@ -3,7 +3,11 @@
 The servers are tests.support.servers' (the end-to-end tests use the same ones): a cluster made
 with initdb in a temporary directory, on its own port, never the machine's shared instance. The
 app connects as a role that is no superuser and cannot bypass row-level security; gunicorn runs
-deploy/gunicorn.conf.py with scripts.bench.settings (production settings plus the bare view).
+deploy/gunicorn.conf.py with scripts.bench.settings (production settings plus the list without
+DRF). With ``baseline=True`` a second gunicorn, same config and worker count, on its own port,
+serves the baseline project (scripts/bench/baseline: bare Django and naive DRF) on the same
+database as the platform role. ``BenchStack.variant`` starts a third, the app with other
+gunicorn options or settings, for as long as a comparison needs it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +55,8 @@ class BenchStack:
     postgres: PostgresServer
     redis: RedisServer
     app: AppServer
+    # The baseline project's gunicorn (bench_stack(baseline=True)), else None.
+    baseline: AppServer | None = None
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     jwt_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
@@ -75,6 +81,31 @@ class BenchStack:
             **self.postgres.environment(),
             **self.extra,
         )
+
+    def baseline_environment(self) -> dict[str, str]:
+        """The baseline project's environment: its settings, the same database and JWT key; no Redis."""
+        return child_environment(
+            DJANGO_SETTINGS_MODULE="scripts.bench.baseline.settings",
+            SECRET_KEY=self.secret_key,
+            JWT_SIGNING_KEY=self.jwt_key,
+            ALLOWED_HOSTS="127.0.0.1",
+            PYTHONDONTWRITEBYTECODE="1",
+            **self.postgres.environment(),
+        )
+
+    @contextlib.contextmanager
+    def variant(
+        self, name: str, *, args: Sequence[str] = (), extra: dict[str, str] | None = None
+    ) -> Iterator[AppServer]:
+        """The app under another gunicorn, as deployed but for ``args`` (gunicorn options) and ``extra`` (env)."""
+        server = AppServer(
+            self.root, workers=self.app.workers, config=self.app.config, extra_args=args, name=f"variant-{name}"
+        )
+        try:
+            server.start({**self.environment(), **(extra or {})})
+            yield server
+        finally:
+            server.stop()
 
     def manage(self, *args: str, timeout: float = 900) -> str:
         return run([sys.executable, "manage.py", *args], timeout=timeout, env=self.environment(), cwd=REPO)
@@ -116,6 +147,12 @@ class BenchStack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.app.port}"
 
+    @property
+    def baseline_url(self) -> str:
+        if self.baseline is None:
+            raise RuntimeError("the stack was started without the baseline project (bench_stack(baseline=True))")
+        return f"http://127.0.0.1:{self.baseline.port}"
+
 
 @contextlib.contextmanager
 def bench_stack(
@@ -124,19 +161,35 @@ def bench_stack(
     kind: type[BenchStack] = BenchStack,
     prefix: str = "taskhub-bench-",
     extra: dict[str, str] | None = None,
+    baseline: bool = False,
 ) -> Iterator[BenchStack]:
     """Start PostgreSQL, Redis, migrate, and gunicorn with ``workers`` workers; tear all down on exit.
 
     ``kind``: a BenchStack subclass that adds to the environment (the export benchmark's);
-    ``extra``: variables added to the app's environment.
+    ``extra``: variables added to the app's environment; ``baseline``: also serve the baseline
+    project (same gunicorn config and worker count, its own port).
     """
     config = REPO / "deploy" / "gunicorn.conf.py"
     with private_servers(prefix=prefix, workers=workers, config=config) as (root, postgres, redis, app):
         stack = kind(root=root, postgres=postgres, redis=redis, app=app, extra=extra or {})
-        postgres.init()
-        postgres.start(POSTGRES_SETTINGS)
-        postgres.create_app_database()
-        redis.start()
-        stack.manage("migrate", "--noinput")
-        app.start(stack.environment())
-        yield stack
+        if baseline:
+            stack.baseline = AppServer(
+                root,
+                workers=workers,
+                config=config,
+                application="scripts.bench.baseline.wsgi:application",
+                name="baseline",
+            )
+        try:
+            postgres.init()
+            postgres.start(POSTGRES_SETTINGS)
+            postgres.create_app_database()
+            redis.start()
+            stack.manage("migrate", "--noinput")
+            app.start(stack.environment())
+            if stack.baseline is not None:
+                stack.baseline.start(stack.baseline_environment())
+            yield stack
+        finally:
+            if stack.baseline is not None:
+                stack.baseline.stop()

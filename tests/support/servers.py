@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,12 @@ def child_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
-def fresh_process_json(code: str, *, settings_module: str) -> dict[str, Any]:
+def fresh_process_json(code: str, *, settings_module: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``code`` in a new Python process under ``settings_module`` and return the JSON it prints.
 
     A fresh process sees settings as a deployed worker does: nothing a test overrode, nothing a
     test imported. Production's required secrets get placeholder values; the database is no file.
+    ``environment`` adds variables or replaces those placeholders.
     """
     environment = child_environment(
         DJANGO_SETTINGS_MODULE=settings_module,
@@ -102,6 +103,7 @@ def fresh_process_json(code: str, *, settings_module: str) -> dict[str, Any]:
         JWT_SIGNING_KEY="y" * 50,
         ALLOWED_HOSTS="api.example.com",
         SQLITE_PATH=os.devnull,
+        **(environment or {}),
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -402,19 +404,34 @@ class LoggedProcess:
 
 
 class AppServer(LoggedProcess):
-    """The app under gunicorn with production settings and ``workers`` sync workers.
+    """A WSGI application (the app's unless told) under gunicorn with ``workers`` workers.
 
     ``config`` is a gunicorn config file (the benchmark uses deploy/gunicorn.conf.py); by
     default an empty one, so a gunicorn.conf.py in the working directory does not apply.
+    ``application`` is gunicorn's ``module:callable``; ``extra_args`` are more gunicorn options
+    (``--worker-class gthread --threads 4``, ``--preload``, ``--max-requests 0``...): on the
+    command line, they win over the config file's values. ``name`` names the log file, so several
+    servers can share ``root``.
     """
 
     title = "gunicorn"
 
-    def __init__(self, root: Path, *, workers: int = 2, config: Path | None = None) -> None:
-        super().__init__(root / "gunicorn.log")
+    def __init__(
+        self,
+        root: Path,
+        *,
+        workers: int = 2,
+        config: Path | None = None,
+        application: str = "config.wsgi:application",
+        extra_args: Sequence[str] = (),
+        name: str = "gunicorn",
+    ) -> None:
+        super().__init__(root / f"{name}.log")
         self.root = root
         self.workers = workers
         self.config = config
+        self.application = application
+        self.extra_args = tuple(extra_args)
         self.port = free_port()
         self.client = Client(self.port)
 
@@ -424,7 +441,7 @@ class AppServer(LoggedProcess):
             config = self.root / "gunicorn.conf.py"
             config.write_text("")
         command = [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application",
+            sys.executable, "-m", "gunicorn", self.application,
             "--config", str(config),
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.workers),
@@ -432,6 +449,7 @@ class AppServer(LoggedProcess):
             "--graceful-timeout", "5",
             # Gunicorn's default control socket is one path per user: never touch another server's.
             "--no-control-socket",
+            *self.extra_args,
         ]  # fmt: skip
 
         def live() -> bool:
