@@ -10,7 +10,7 @@ from scripts.bench.load import Result
 from scripts.bench.scenarios import Scale
 
 LIST_ROUTE = "api/v1/projects/"
-BARE_ROUTE = "bench/bare/organizations/<uuid:organization_id>/projects/"
+BARE_ROUTE = "bench/without-drf/organizations/<uuid:organization_id>/projects/"
 
 
 def sql_counts(log_text: str, *, route: str, method: str = "GET") -> Counter[int]:

@@ -121,7 +121,7 @@ class Runner:
         token = stack.token("bench-1-owner")
         organization = organization_of(token)
         first = [Spec("GET", f"{PROJECTS}?page_size={PAGE}")]
-        bare = [Spec("GET", f"/bench/bare/organizations/{organization}/projects/?page_size={PAGE}")]
+        bare = [Spec("GET", f"/bench/without-drf/organizations/{organization}/projects/?page_size={PAGE}")]
 
         reals, bares = self.alternate(first, bare, token=token)
         results["list projects"], results["bare view"] = combine(reals), combine(bares)

@@ -1,15 +1,20 @@
-"""The benchmark's bare projects list: the real endpoint's SQL and JSON from plain Django, no DRF.
+"""The projects list without DRF, inside the app: the endpoint's SQL and JSON under the app's middleware.
 
-scripts/bench measures ``GET /api/v1/projects/`` against this view, alternately in one run, and
-reports the ratio: what authentication, permissions, throttles, filters and serializers cost on
-top of the transaction, the RLS variable, the page query and the JSON. It takes the organization
-from its URL and checks no credential, so only scripts.bench.urls (scripts.bench.settings) routes
-it; the production URL conf never does (tests/bench/test_bare.py, tests/bench/test_production_urls.py).
+scripts/bench measures ``GET /api/v1/projects/`` against it, in turns with the bare Django
+project's list (scripts/bench/baseline) and a naive DRF viewset, and reports the ratios: against
+this view, what DRF, authentication, permissions, throttles, filters and serializers cost on top
+of the app's own floor (every middleware, the verified tenant context, the page query, the
+JSON); against the bare Django list, what that floor itself costs. Its SQL count in the app's
+access log is the one the real list must match (no authentication query on the hot path). It
+takes the organization from its URL and checks no credential, so only scripts.bench.urls
+(scripts.bench.settings) routes it; the production URL conf never does
+(tests/bench/test_without_drf.py, tests/bench/test_production_urls.py).
 
-Same SQL: the selector, ``-created_at`` ordering and cursor filter of taskhub.core.pagination,
-the model's own SELECT (rows as tuples through its compiler, no model instances). Same JSON:
-ProjectSerializer's fields, and DRF's cursor links pointing at /api/v1/projects/ (forward
-cursors only: the benchmark follows ``next``), written by orjson.
+Same SQL: the tenant context carried by the page query as a read request carries it
+(``rls.carried``: autocommit, one round trip), the selector, ``-created_at`` ordering and cursor
+filter of taskhub.core.pagination, the model's own SELECT (rows as tuples through its compiler,
+no model instances). Same JSON: ProjectSerializer's fields, and DRF's cursor links pointing at
+/api/v1/projects/ (forward cursors only: the benchmark follows ``next``), written by orjson.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from urllib import parse
 from uuid import UUID
 
 import orjson
-from django.db import transaction
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -57,7 +62,7 @@ def _cursor(request: HttpRequest) -> tuple[int, str | None]:
     except (TypeError, ValueError) as exc:
         raise Http404("Invalid cursor") from exc
     if offset < 0 or reverse_cursor:
-        raise Http404("The bare view follows forward cursors only.")
+        raise Http404("This view follows forward cursors only.")
     return offset, tokens.get("p", [None])[0]
 
 
@@ -122,12 +127,13 @@ def _project(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def project_list_bare(request: HttpRequest, organization_id: UUID) -> HttpResponse:
+def project_list_without_drf(request: HttpRequest, organization_id: UUID) -> HttpResponse:
     """Answer what GET /api/v1/projects/ answers the organization, with plain Django."""
     size = _page_size(request)
     offset, current = _cursor(request)
-    with transaction.atomic():
-        rls.set_context(organization_id=organization_id)
+    # As taskhub.tenancy.api.TenantAPIView runs a read: in autocommit, the context carried by the
+    # statement (inside a caller's transaction, a test's, entered in it instead).
+    with rls.carried(organization_id=organization_id, skip_health_check=not connection.in_atomic_block):
         queryset = project_list(organization_id=organization_id).order_by(f"-{ORDERING}")
         if current is not None:
             queryset = queryset.filter(**{f"{ORDERING}__lt": current})

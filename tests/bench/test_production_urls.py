@@ -1,13 +1,16 @@
 """Production cannot route the benchmark: its URL conf is config.urls, and config.urls has no bench route.
 
-The bench's bare view reads any organization without a credential; only the bench's own settings
-(scripts/bench/settings.py, ROOT_URLCONF scripts.bench.urls) route it. Under the production
-settings, in a fresh process as a deployed worker starts: ROOT_URLCONF is config.urls, no route of
-the whole resolver tree mentions bench or leads into scripts/ or tests/, the bare view's path falls
-through to the JSON 404, its name does not reverse, and loading every route imported nothing from
-scripts/ or tests/. In-process the same holds for config.urls itself. import-linter keeps product
-modules from importing scripts/ and tests/; a dotted path in a string (ROOT_URLCONF, a backend) is
-no import, so the last test reads every product module's string constants for one.
+The bench's list without DRF reads any organization without a credential; only the bench's own
+settings (scripts/bench/settings.py, ROOT_URLCONF scripts.bench.urls) route it. Under the
+production settings, in a fresh process as a deployed worker starts: ROOT_URLCONF is config.urls,
+no route of the whole resolver tree mentions bench or leads into scripts/ or tests/, that view's
+path falls through to the JSON 404, its name does not reverse, and loading every route imported
+nothing from scripts/ or tests/. The baseline project's paths (scripts/bench/baseline: bare Django
+and naive DRF, which read any organization too) all fall through to the same 404, and the sample
+paths tried are shown to reach every route of the baseline's own URL conf. In-process the same
+holds for config.urls itself. import-linter keeps product modules from importing scripts/ and
+tests/; a dotted path in a string (ROOT_URLCONF, a backend) is no import, so the last test reads
+every product module's string constants for one.
 """
 
 from __future__ import annotations
@@ -22,17 +25,42 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 
 from tests.support.servers import REPO, fresh_process_json
 
-BARE_PATH = "/bench/bare/organizations/00000000-0000-0000-0000-000000000001/projects/"
-BARE_NAME = "bench-bare-projects"
+# What scripts/bench/baseline/settings.py requires; nothing here connects to it.
+BASELINE_ENVIRONMENT = {"DB_NAME": "unused", "DB_HOST": "127.0.0.1", "DB_PLATFORM_USER": "unused"}
+
+WITHOUT_DRF_PATH = "/bench/without-drf/organizations/00000000-0000-0000-0000-000000000001/projects/"
+WITHOUT_DRF_NAME = "bench-without-drf-projects"
+ONE = "00000000-0000-0000-0000-000000000001"
+# A path for each route of the baseline project (scripts/bench/baseline/urls.py); the last test
+# below proves they reach all of them.
+BASELINE_PATHS = [
+    f"/bare/organizations/{ONE}/projects/",
+    f"/bare/organizations/{ONE}/projects/{ONE}/",
+    f"/bare/organizations/{ONE}/projects/{ONE}/tasks/",
+    "/naive/projects/",
+    f"/naive/projects/{ONE}/",
+    "/naive/tasks/",
+    f"/naive/tasks/{ONE}/",
+]
+# Its liveness answer shares the product's path (and reaches the product's own view there).
+BASELINE_LIVE = "/health/live/"
 # A module of the benchmark or of the tests, named in a string: "scripts.bench.urls", "tests.support.x".
 NOT_PRODUCT = re.compile(r"^(scripts|tests)(\.\w+)+$")
 
-PROBE = """
+PROBE = (
+    """
 import json, sys
 import django
 django.setup()
 from django.conf import settings
-from django.urls import NoReverseMatch, get_resolver, resolve, reverse
+from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
+
+
+def resolved(path):
+    try:
+        return resolve(path)
+    except Resolver404:
+        return None
 
 
 def walk(resolver, prefix=""):
@@ -46,18 +74,23 @@ def walk(resolver, prefix=""):
 
 routes = list(walk(get_resolver()))
 try:
-    reverse(BARE_NAME, kwargs={"organization_id": "00000000-0000-0000-0000-000000000001"})
-    reversed_bare = True
+    reverse(WITHOUT_DRF_NAME, kwargs={"organization_id": "00000000-0000-0000-0000-000000000001"})
+    reversed_without_drf = True
 except NoReverseMatch:
-    reversed_bare = False
+    reversed_without_drf = False
 print(json.dumps({
     "root_urlconf": settings.ROOT_URLCONF,
     "routes": routes,
-    "bare_path_view": resolve(BARE_PATH).func.__module__,
-    "reversed_bare": reversed_bare,
+    "without_drf_path_view": resolved(WITHOUT_DRF_PATH).func.__module__ if resolved(WITHOUT_DRF_PATH) else None,
+    "reversed_without_drf": reversed_without_drf,
+    "baseline_views": {path: resolved(path)._func_path for path in BASELINE_PATHS},
+    "baseline_names": {path: resolved(path).url_name for path in BASELINE_PATHS},
     "loaded": sorted(name for name in sys.modules if name.split(".")[0] in ("scripts", "tests")),
 }))
-""".replace("BARE_NAME", repr(BARE_NAME)).replace("BARE_PATH", repr(BARE_PATH))
+""".replace("WITHOUT_DRF_NAME", repr(WITHOUT_DRF_NAME))
+    .replace("WITHOUT_DRF_PATH", repr(WITHOUT_DRF_PATH))
+    .replace("BASELINE_PATHS", repr(BASELINE_PATHS))
+)
 
 
 def _probe(settings_module: str) -> dict[str, Any]:
@@ -81,21 +114,22 @@ def test_production_and_local_settings_route_config_urls_with_no_bench_route(set
     assert probe["root_urlconf"] == "config.urls"
     assert len(probe["routes"]) > 10, "the resolver walk found no routes"
     assert _benchy(probe["routes"]) == []
-    assert probe["bare_path_view"] == "taskhub.core.errors"
-    assert probe["reversed_bare"] is False
+    assert probe["without_drf_path_view"] == "taskhub.core.errors"
+    assert probe["reversed_without_drf"] is False
+    assert set(probe["baseline_views"].values()) == {"taskhub.core.errors.not_found"}
     assert probe["loaded"] == []
 
 
-def test_the_bench_settings_differ_from_production_only_by_the_bare_route():
+def test_the_bench_settings_differ_from_production_only_by_the_route_without_drf():
     """The control: the probe does see the bench route where it exists."""
     probe = _probe("scripts.bench.settings")
 
     assert probe["root_urlconf"] == "scripts.bench.urls"
-    assert [name for _, name, _ in _benchy(probe["routes"])] == [BARE_NAME]
-    assert probe["bare_path_view"] == "scripts.bench.bare"
-    assert probe["reversed_bare"] is True
+    assert [name for _, name, _ in _benchy(probe["routes"])] == [WITHOUT_DRF_NAME]
+    assert probe["without_drf_path_view"] == "scripts.bench.without_drf"
+    assert probe["reversed_without_drf"] is True
     production = _probe("config.settings.production")
-    assert [route for route in probe["routes"] if route[1] != BARE_NAME] == production["routes"]
+    assert [route for route in probe["routes"] if route[1] != WITHOUT_DRF_NAME] == production["routes"]
 
 
 def _walk(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[str, str | None, str]]:
@@ -112,9 +146,11 @@ def test_config_urls_has_no_bench_route():
 
     assert routes
     assert _benchy(routes) == []
-    assert resolve(BARE_PATH, urlconf="config.urls").func.__module__ == "taskhub.core.errors"
+    assert resolve(WITHOUT_DRF_PATH, urlconf="config.urls").func.__module__ == "taskhub.core.errors"
+    for path in BASELINE_PATHS:
+        assert resolve(path, urlconf="config.urls").func.__module__ == "taskhub.core.errors", path
     with pytest.raises(NoReverseMatch):
-        reverse(BARE_NAME, urlconf="config.urls", kwargs={"organization_id": "00000000-0000-0000-0000-000000000001"})
+        reverse(WITHOUT_DRF_NAME, urlconf="config.urls", kwargs={"organization_id": ONE})
 
 
 def _product_modules() -> Iterator[str]:
@@ -134,3 +170,15 @@ def test_no_product_module_names_a_bench_or_test_module_in_a_string():
     ]
 
     assert named == []
+
+
+def test_the_baseline_paths_tried_reach_every_route_of_the_baseline_project():
+    """The control for BASELINE_PATHS: under the baseline's own settings they reach each of its routes."""
+    probe = fresh_process_json(
+        PROBE, settings_module="scripts.bench.baseline.settings", environment=BASELINE_ENVIRONMENT
+    )
+
+    assert probe["root_urlconf"] == "scripts.bench.baseline.urls"
+    unreached = [route for route in probe["routes"] if route[1] not in probe["baseline_names"].values()]
+    assert [route for route, _, _ in unreached] == [BASELINE_LIVE.lstrip("/")]
+    assert all(view.startswith("scripts.bench.baseline.") for view in probe["baseline_views"].values())

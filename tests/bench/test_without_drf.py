@@ -1,6 +1,6 @@
-"""The benchmark's bare projects list (scripts/bench/bare.py).
+"""The benchmark's projects list without DRF, inside the app (scripts/bench/without_drf.py).
 
-Routed by the bench URL conf only (scripts/bench/urls.py), answering what the API answers.
+Routed by the bench URL conf only (scripts/bench/urls.py), answering what the API answers with the same SQL.
 """
 
 from datetime import timedelta
@@ -23,8 +23,8 @@ URL = "/api/v1/projects/"
 PAGE = 50
 
 
-def bare_url(organization_id: Any) -> str:
-    return f"/bench/bare/organizations/{organization_id}/projects/"
+def without_drf_url(organization_id: Any) -> str:
+    return f"/bench/without-drf/organizations/{organization_id}/projects/"
 
 
 def _resolved_module(settings_module: str, path: str) -> str:
@@ -41,21 +41,21 @@ def _resolved_module(settings_module: str, path: str) -> str:
     [
         ("config.settings.production", "taskhub.core.errors"),
         ("config.settings.local", "taskhub.core.errors"),
-        ("scripts.bench.settings", "scripts.bench.bare"),
+        ("scripts.bench.settings", "scripts.bench.without_drf"),
     ],
 )
-def test_only_the_bench_settings_route_the_bare_view(settings_module, view_module):
-    path = bare_url("00000000-0000-0000-0000-000000000001")
+def test_only_the_bench_settings_route_the_view(settings_module, view_module):
+    path = without_drf_url("00000000-0000-0000-0000-000000000001")
     assert _resolved_module(settings_module, path) == view_module
 
 
-def test_the_test_settings_answer_404_for_the_bare_view(api_client, tenant_a):
+def test_the_test_settings_answer_404_for_the_view(api_client, tenant_a):
     create_project(tenant_a, key="WEB")
 
-    response = api_client.get(bare_url(tenant_a.organization.pk))
+    response = api_client.get(without_drf_url(tenant_a.organization.pk))
 
     assert response.status_code == 404
-    assert resolve(bare_url(tenant_a.organization.pk)).func.__module__ == "taskhub.core.errors"
+    assert resolve(without_drf_url(tenant_a.organization.pk)).func.__module__ == "taskhub.core.errors"
 
 
 @pytest.fixture
@@ -88,28 +88,28 @@ def _get(client: Any, url: str) -> tuple[dict[str, Any], list[str]]:
 
 
 @pytest.mark.urls("scripts.bench.urls")
-def test_bare_view_answers_the_endpoints_json_with_the_same_sql_page_after_page(
+def test_the_view_answers_the_endpoints_json_with_the_same_sql_page_after_page(
     clients_a, api_client, tenant_a, many_projects
 ):
     organization_id = tenant_a.organization.pk
-    real_url, bare = f"{URL}?page_size={PAGE}", f"{bare_url(organization_id)}?page_size={PAGE}"
+    real_url, floor = f"{URL}?page_size={PAGE}", f"{without_drf_url(organization_id)}?page_size={PAGE}"
     pages = 0
     while real_url:
         real_body, real_sql = _get(clients_a[Role.VIEWER], real_url)
-        bare_body, bare_sql = _get(api_client, bare)
+        floor_body, floor_sql = _get(api_client, floor)
 
-        assert bare_body == real_body
-        assert bare_sql == real_sql
+        assert floor_body == real_body
+        assert floor_sql == real_sql
         pages += 1
         real_url = real_body["next"]
         if real_url:
             query = real_url.split("?", 1)[1]
-            real_url, bare = f"{URL}?{query}", f"{bare_url(organization_id)}?{query}"
+            real_url, floor = f"{URL}?{query}", f"{without_drf_url(organization_id)}?{query}"
     assert pages == 3
 
 
 @pytest.mark.urls("scripts.bench.urls")
-def test_bare_view_sees_only_the_organization_in_its_url(api_client, tenant_b, many_projects):
-    body = api_client.get(bare_url(tenant_b.organization.pk)).json()
+def test_the_view_sees_only_the_organization_in_its_url(api_client, tenant_b, many_projects):
+    body = api_client.get(without_drf_url(tenant_b.organization.pk)).json()
 
     assert sorted(project["key"] for project in body["results"]) == [f"B{number}" for number in range(5)]
