@@ -97,14 +97,13 @@ def fresh_process_json(code: str, *, settings_module: str, environment: dict[str
     test imported. Production's required secrets get placeholder values; the database is no file.
     ``environment`` adds variables or replaces those placeholders.
     """
-    environment = child_environment(
-        DJANGO_SETTINGS_MODULE=settings_module,
-        SECRET_KEY="x" * 50,
-        JWT_SIGNING_KEY="y" * 50,
-        ALLOWED_HOSTS="api.example.com",
-        SQLITE_PATH=os.devnull,
-        **(environment or {}),
-    )
+    placeholders = {
+        "SECRET_KEY": "x" * 50,
+        "JWT_SIGNING_KEY": "y" * 50,
+        "ALLOWED_HOSTS": "api.example.com",
+        "SQLITE_PATH": os.devnull,
+    }
+    environment = child_environment(DJANGO_SETTINGS_MODULE=settings_module, **{**placeholders, **(environment or {})})
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
