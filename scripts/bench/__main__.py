@@ -1,9 +1,12 @@
 """``python -m scripts.bench`` (``make bench``): measure the API at two data sizes and print each target.
 
-Starts a private PostgreSQL, Redis and the app under gunicorn (production settings plus the bare
-view), seeds a small size, measures every endpoint with wrk and the sign-in latency, grows the
-data to the large size, measures again, runs a steady mix, then prints the results, the query
-plans and the targets. ``--only sign-in`` measures the sign-in latency alone (about a minute).
+Starts a private PostgreSQL, Redis, the app under gunicorn (production settings plus the list
+without DRF) and, next to it, the baseline project (scripts/bench/baseline: bare Django and naive
+DRF on the same rows); seeds a small size, measures every endpoint with wrk against its baselines
+and the sign-in latency, grows the data to the large size, measures again, runs a steady mix, then
+prints the results, the baselines, the query plans and the targets. ``--only sign-in`` measures the
+sign-in latency alone (about a minute); ``--only servers`` the list of 50 under other gunicorn
+worker classes, preload, recycling and without each middleware (scripts/bench/variants.py).
 """
 
 from __future__ import annotations
@@ -15,10 +18,19 @@ import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from scripts.bench import context, sign_in
+from scripts.bench import context, sign_in, variants
 from scripts.bench.load import ensure_wrk
-from scripts.bench.report import Target, plans_text, results_table, routes_table, targets, targets_table
+from scripts.bench.report import (
+    Target,
+    comparisons_table,
+    plans_text,
+    results_table,
+    routes_table,
+    targets,
+    targets_table,
+)
 from scripts.bench.scenarios import Runner, Scale, Settings
 from scripts.bench.stack import bench_stack
 
@@ -40,7 +52,17 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument(
-        "--only", choices=["all", "sign-in"], default="all", help="sign-in: only the sign-in latency (a minute)"
+        "--only",
+        choices=["all", "sign-in", "servers"],
+        default="all",
+        help="sign-in: only the sign-in latency (a minute); servers: the list of 50 per worker class, preload, "
+        "max_requests and without each middleware, against the deployed server (about 10 minutes, 6 with --quick)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="with --only servers: only the variants whose group or name contains one of these comma-separated "
+        "words (e.g. gthread,preload,max_requests,Csrf)",
     )
     parser.add_argument(
         "--hasher",
@@ -91,20 +113,78 @@ def sign_in_only(arguments: argparse.Namespace) -> None:
         arguments.json.write_text(json.dumps({"sign_in": asdict(latency)}, indent=2))
 
 
+def _settings(arguments: argparse.Namespace, *, pairs: int) -> Settings:
+    return Settings(
+        wrk=ensure_wrk(),
+        connections=2 * arguments.workers,
+        round_seconds=3 if arguments.quick else 5,
+        pairs=pairs,
+        warmup_seconds=1 if arguments.quick else 2,
+        depth=PROJECTS_PER_ORGANIZATION // 50 - 2,
+    )
+
+
+def servers_only(arguments: argparse.Namespace) -> None:
+    """The list of 50 under each server variant, against the app as deployed (scripts/bench/variants.py)."""
+    started = time.monotonic()
+    settings = _settings(arguments, pairs=2)
+    print(
+        f"Taskhub server variants: {os.cpu_count()} cores, {arguments.workers} gunicorn workers each, wrk with "
+        f"{settings.connections} connections, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    with bench_stack(workers=arguments.workers, extra=_app_environment(arguments)) as stack:
+        stack.seed(organizations=arguments.small, projects=PROJECTS_PER_ORGANIZATION, tasks=0)
+        every = variants.chosen(variants.variants(variants.middleware(stack)), arguments.variants)
+        print(f"{len(every)} variants, each against the deployed server, list of 50 as bench-1-owner", flush=True)
+        measured = variants.measure(stack, Runner(stack, settings), stack.token("bench-1-owner"), every)
+    print()
+    print(variants.table(measured))
+    print(f"Took {time.monotonic() - started:.0f} s.")
+    if arguments.json:
+        document = {
+            "workers": arguments.workers,
+            "variants": [
+                {
+                    "group": entry.variant.group,
+                    "name": entry.variant.name,
+                    "args": list(entry.variant.args),
+                    "environment": entry.variant.environment,
+                    "ratio": entry.ratio,
+                    "round_ratios": entry.comparison.round_ratios(entry.variant.name, variants.DEPLOYED),
+                    "result": {**asdict(entry.result), "rps": entry.result.rps},
+                    "deployed": {**asdict(entry.reference), "rps": entry.reference.rps},
+                }
+                for entry in measured
+            ],
+        }
+        arguments.json.write_text(json.dumps(document, indent=2))
+
+
+def _comparisons(scale: Scale) -> dict[str, Any]:
+    return {
+        endpoint: {
+            side: {
+                **asdict(comparison.total(side)),
+                "rps": comparison.total(side).rps,
+                "rounds": [result.rps for result in rounds],
+            }
+            for side, rounds in comparison.rounds.items()
+        }
+        for endpoint, comparison in scale.comparisons.items()
+    }
+
+
 def main() -> None:
     arguments = _arguments()
     if arguments.only == "sign-in":
         sign_in_only(arguments)
         return
+    if arguments.only == "servers":
+        servers_only(arguments)
+        return
     started = time.monotonic()
-    settings = Settings(
-        wrk=ensure_wrk(),
-        connections=2 * arguments.workers,
-        round_seconds=3 if arguments.quick else 5,
-        pairs=2 if arguments.quick else 3,
-        warmup_seconds=1 if arguments.quick else 2,
-        depth=PROJECTS_PER_ORGANIZATION // 50 - 2,
-    )
+    settings = _settings(arguments, pairs=2 if arguments.quick else 3)
     sustained_seconds = 15 if arguments.quick else 60
     print(
         f"Taskhub benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -112,7 +192,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    with bench_stack(workers=arguments.workers, extra=_app_environment(arguments)) as stack:
+    with bench_stack(workers=arguments.workers, extra=_app_environment(arguments), baseline=True) as stack:
         print(f"Servers up and migrated in {time.monotonic() - started:.0f} s (PostgreSQL port {stack.postgres.port})")
         costs = context.measure(stack.environment())
         print(costs.text(), flush=True)
@@ -132,7 +212,9 @@ def main() -> None:
             )
             scale = Scale(name=name, projects=organizations * PROJECTS_PER_ORGANIZATION, seed_seconds=seconds)
             print(f"Measuring at {name} (seeded in {seconds:.0f} s)", flush=True)
-            runner.measure(scale, token_obtain=index == 0)
+            # The baselines of retrieve and the creates at the small size only (rows they touch are
+            # alike at both): the full run stays under ten minutes. The list's at both sizes.
+            runner.measure(scale, token_obtain=index == 0, baselines=index == 0)
             if index == 0:
                 latency = sign_in.measure(stack, samples=arguments.sign_in_samples)
                 print(f"  {latency.line()}", flush=True)
@@ -146,16 +228,16 @@ def main() -> None:
         postgres_version = stack.postgres.connect().execute("SHOW server_version").fetchone()[0]
     rows = [*targets(scales, sustained, log_text, arguments.workers), _sign_in_target(latency)]
     total = time.monotonic() - started
-    print()
-    print(results_table(scales))
-    print()
-    print(routes_table(log_text))
-    print()
-    print(plans_text(scales))
-    print()
-    print(targets_table(rows))
-    print()
-    print(costs.text())
+    for text in (
+        results_table(scales),
+        comparisons_table(scales),
+        routes_table(log_text),
+        plans_text(scales),
+        targets_table(rows),
+        costs.text(),
+    ):
+        print()
+        print(text)
     print()
     seeding = ", ".join(f"{scale.name} {scale.seed_seconds:.0f} s" for scale in scales)
     print(f"PostgreSQL {postgres_version}; seeding {seeding}; make bench took {total:.0f} s.")
@@ -169,7 +251,7 @@ def main() -> None:
                 {
                     "name": scale.name,
                     "seed_seconds": scale.seed_seconds,
-                    "pair_ratios": scale.pair_ratios,
+                    "comparisons": _comparisons(scale),
                     "results": {name: {**asdict(result), "rps": result.rps} for name, result in scale.results.items()},
                     "plans": {name: plan.text for name, plan in scale.plans.items()},
                 }

@@ -1,16 +1,24 @@
-"""The tables make bench prints: results per endpoint and size, and each target met or its gap."""
+"""The tables make bench prints: results per endpoint and size, the baselines, and each target met or its gap."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from scripts.bench.load import Result
-from scripts.bench.scenarios import Scale
+from scripts.bench.scenarios import APP, BARE, NAIVE, WITHOUT_DRF, Scale
 
 LIST_ROUTE = "api/v1/projects/"
-BARE_ROUTE = "bench/without-drf/organizations/<uuid:organization_id>/projects/"
+WITHOUT_DRF_ROUTE = "bench/without-drf/organizations/<uuid:organization_id>/projects/"
+# Issue #17: each endpoint against what a Django user writes for it (bare Django), on the same rows.
+BASELINE_TARGETS = {
+    "list projects": (1.0, "list of 50"),
+    "retrieve project": (1.0, "retrieve"),
+    "create project": (0.8, "create project"),
+    "create task": (0.8, "create task"),
+}
 
 
 def sql_counts(log_text: str, *, route: str, method: str = "GET") -> Counter[int]:
@@ -50,15 +58,43 @@ def routes_table(log_text: str) -> str:
 
 def results_table(scales: list[Scale]) -> str:
     lines = [
-        f"| {'size':<5} | {'endpoint':<28} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} "
+        f"| {'size':<5} | {'endpoint':<32} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} "
         f"| {'errors':>6} | {'requests':>8} |",
-        f"|{'-' * 7}|{'-' * 30}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 10}|",
+        f"|{'-' * 7}|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 10}|",
     ]
     for scale in scales:
         for name, result in scale.results.items():
             lines.append(
-                f"| {scale.name:<5} | {name:<28} | {result.rps:>7.1f} | {result.p50_ms:>7.1f} | {result.p99_ms:>7.1f} "
+                f"| {scale.name:<5} | {name:<32} | {result.rps:>7.1f} | {result.p50_ms:>7.1f} | {result.p99_ms:>7.1f} "
                 f"| {result.errors:>6} | {result.requests:>8} |"
+            )
+    return "\n".join(lines)
+
+
+def comparisons_table(scales: list[Scale]) -> str:
+    """Each compared endpoint: the sides' requests/s and the ratios, totals and round by round."""
+    sides = [APP, BARE, NAIVE, WITHOUT_DRF]
+    header = " | ".join(f"{side:>15}" for side in sides)
+    lines = [
+        f"| {'size':<5} | {'endpoint':<16} | {header} | app/bare | app/naive | naive/bare | app/no-DRF "
+        "| rounds app/bare |",
+        f"|{'-' * 7}|{'-' * 18}|" + "|".join("-" * 17 for _ in sides) + "|----------|-----------|------------|"
+        "------------|-----------------|",
+    ]
+    for scale in scales:
+        for endpoint, comparison in scale.comparisons.items():
+            rps = " | ".join(
+                f"{comparison.total(side).rps:>15.1f}" if side in comparison.rounds else f"{'':>15}" for side in sides
+            )
+
+            def ratio(one: str, other: str, width: int, comparison: Any = comparison) -> str:
+                present = one in comparison.rounds and other in comparison.rounds
+                return f"{comparison.ratio(one, other):>{width}.2f}" if present else " " * width
+
+            rounds = ", ".join(f"{value:.2f}" for value in comparison.round_ratios(APP, BARE))
+            lines.append(
+                f"| {scale.name:<5} | {endpoint:<16} | {rps} | {ratio(APP, BARE, 8)} | {ratio(APP, NAIVE, 9)} "
+                f"| {ratio(NAIVE, BARE, 10)} | {ratio(APP, WITHOUT_DRF, 10)} | {rounds:<15} |"
             )
     return "\n".join(lines)
 
@@ -73,15 +109,24 @@ class Target:
         return f"| {self.name:<58} | {'met' if self.met else 'GAP':<4} | {self.figure} |"
 
 
-def _ratio(scale: Scale) -> Target:
-    real, bare = scale.results["list projects"], scale.results["bare view"]
-    ratio = real.rps / bare.rps if bare.rps else 0.0
-    pairs = ", ".join(f"{value:.2f}" for value in scale.pair_ratios)
-    return Target(
-        f"list 50 rows >= 0.8x bare view ({scale.name})",
-        ratio >= 0.8,
-        f"{ratio:.2f}x ({real.rps:.0f} vs {bare.rps:.0f} req/s; rounds {pairs})",
-    )
+def _baseline_targets(scale: Scale) -> list[Target]:
+    rows = []
+    for endpoint, (minimum, label) in BASELINE_TARGETS.items():
+        comparison = scale.comparisons.get(endpoint)
+        if comparison is None:
+            continue
+        ratio = comparison.ratio(APP, BARE)
+        rounds = ", ".join(f"{value:.2f}" for value in comparison.round_ratios(APP, BARE))
+        app, bare = comparison.total(APP), comparison.total(BARE)
+        naive = f"; naive DRF {comparison.ratio(APP, NAIVE):.2f}x" if NAIVE in comparison.rounds else ""
+        rows.append(
+            Target(
+                f"{label} >= {minimum:.1f}x bare Django ({scale.name})",
+                ratio >= minimum,
+                f"{ratio:.2f}x ({app.rps:.0f} vs {bare.rps:.0f} req/s; rounds {rounds}){naive}",
+            )
+        )
+    return rows
 
 
 def _deep(scale: Scale, first_name: str, deep_name: str) -> Target:
@@ -96,10 +141,11 @@ def _deep(scale: Scale, first_name: str, deep_name: str) -> Target:
 
 def targets(scales: list[Scale], sustained: Result, log_text: str, workers: int) -> list[Target]:
     small, large = scales[0], scales[-1]
-    real_counts, bare_counts = sql_counts(log_text, route=LIST_ROUTE), sql_counts(log_text, route=BARE_ROUTE)
+    real_counts = sql_counts(log_text, route=LIST_ROUTE)
+    floor_counts = sql_counts(log_text, route=WITHOUT_DRF_ROUTE)
     real_usual = real_counts.most_common(1)[0][0] if real_counts else -1
-    bare_usual = bare_counts.most_common(1)[0][0] if bare_counts else -1
-    above = sum(count for statements, count in real_counts.items() if statements > bare_usual)
+    floor_usual = floor_counts.most_common(1)[0][0] if floor_counts else -1
+    above = sum(count for statements, count in real_counts.items() if statements > floor_usual)
     worst = max(real_counts) if real_counts else -1
     total = sum(real_counts.values())
     within = sum(count for statements, count in real_counts.items() if statements <= 4)
@@ -109,11 +155,11 @@ def targets(scales: list[Scale], sustained: Result, log_text: str, workers: int)
         big = f"{large.big_projects // 1000}k-project org"
         deep_pages.append((f"{big}, first page", f"{big}, page {large.big_projects // 2 // 50 + 1}"))
     return [
-        *(_ratio(scale) for scale in scales),
+        *(row for scale in scales for row in _baseline_targets(scale)),
         Target(
             "0 auth queries on the hot path (list)",
-            real_usual == bare_usual,
-            f"{real_usual - bare_usual} extra statements vs bare in {real_counts[real_usual]} of "
+            real_usual == floor_usual,
+            f"{real_usual - floor_usual} extra statements vs the list without DRF in {real_counts[real_usual]} of "
             f"{sum(real_counts.values())} list requests; {above} cold-cache requests had more",
         ),
         Target(
