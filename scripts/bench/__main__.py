@@ -151,9 +151,10 @@ def servers_only(arguments: argparse.Namespace) -> None:
                     "args": list(entry.variant.args),
                     "environment": entry.variant.environment,
                     "ratio": entry.ratio,
-                    "round_ratios": entry.comparison.round_ratios(entry.variant.name, variants.DEPLOYED),
-                    "result": {**asdict(entry.result), "rps": entry.result.rps},
-                    "deployed": {**asdict(entry.reference), "rps": entry.reference.rps},
+                    "round_ratios": entry.round_ratios,
+                    "result": {**asdict(entry.result), "rps": entry.result.rps} if entry.result else None,
+                    "deployed": {**asdict(entry.reference), "rps": entry.reference.rps} if entry.reference else None,
+                    "failure": entry.failure,
                 }
                 for entry in measured
             ],

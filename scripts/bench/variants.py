@@ -15,9 +15,11 @@ turns round after round, so the ratio of their requests/s is the variant's effec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scripts.bench.load import Result, Spec
 from scripts.bench.scenarios import PAGE, PROJECTS, Comparison, Load, Runner
@@ -31,6 +33,11 @@ PRELOAD_NOTE = (
     "then QUIT to the old one): HUP re-forks workers from the master's old code"
 )
 GTHREAD_NOTE = "gthread keeps client connections alive (keepalive 5 s); sync workers close each after one request"
+ADMIN_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+)
 _MIDDLEWARE = (
     "import json, django; django.setup(); from django.conf import settings; print(json.dumps(settings.MIDDLEWARE))"
 )
@@ -47,27 +54,37 @@ class Variant:
 
 @dataclass
 class Measured:
+    """A variant's rounds against the deployed server's, or why it could not be measured."""
+
     variant: Variant
-    comparison: Comparison
+    comparison: Comparison | None
+    failure: str = ""
 
     @property
-    def reference(self) -> Result:
-        return self.comparison.total(DEPLOYED)
+    def reference(self) -> Result | None:
+        return self.comparison.total(DEPLOYED) if self.comparison else None
 
     @property
-    def result(self) -> Result:
-        return self.comparison.total(self.variant.name)
+    def result(self) -> Result | None:
+        return self.comparison.total(self.variant.name) if self.comparison else None
 
     @property
-    def ratio(self) -> float:
-        return self.comparison.ratio(self.variant.name, DEPLOYED)
+    def ratio(self) -> float | None:
+        return self.comparison.ratio(self.variant.name, DEPLOYED) if self.comparison else None
+
+    @property
+    def round_ratios(self) -> list[float]:
+        return self.comparison.round_ratios(self.variant.name, DEPLOYED) if self.comparison else []
 
     def line(self) -> str:
-        rounds = ", ".join(f"{value:.2f}" for value in self.comparison.round_ratios(self.variant.name, DEPLOYED))
+        title = f"{self.variant.group}: {self.variant.name}"
+        if self.result is None or self.reference is None:
+            return f"{title}: not measured: {self.failure}"
+        rounds = ", ".join(f"{value:.2f}" for value in self.round_ratios)
         broken = f"; {self.result.errors} non-2xx or socket errors: no cost figure" if self.result.errors else ""
         return (
-            f"{self.variant.group}: {self.variant.name}: {self.result.rps:.0f} req/s vs {self.reference.rps:.0f} "
-            f"as deployed = {self.ratio:.2f}x (rounds {rounds}){broken}"
+            f"{title}: {self.result.rps:.0f} req/s vs {self.reference.rps:.0f} as deployed = {self.ratio:.2f}x "
+            f"(rounds {rounds}){broken}"
         )
 
 
@@ -78,6 +95,7 @@ def middleware(stack: BenchStack) -> list[str]:
 
 
 def variants(middleware: list[str]) -> list[Variant]:
+    admin = {"BENCH_WITHOUT_MIDDLEWARE": ",".join(ADMIN_MIDDLEWARE)}
     return [
         Variant(
             "worker class", "gthread, 2 threads", ("--worker-class", "gthread", "--threads", "2"), note=GTHREAD_NOTE
@@ -96,6 +114,13 @@ def variants(middleware: list[str]) -> list[Variant]:
                 note=path,
             )
             for path in middleware
+        ),
+        *(
+            # SessionMiddleware cannot go alone (AuthenticationMiddleware needs it): the three the
+            # admin's pages need, which the API's token requests do not, together.
+            [Variant("middleware", "without the admin's session, auth and messages", environment=admin, note="")]
+            if all(path in middleware for path in ADMIN_MIDDLEWARE)
+            else []
         ),
     ]
 
@@ -117,28 +142,48 @@ def measure(stack: BenchStack, runner: Runner, token: str, every: list[Variant])
     specs = [Spec("GET", f"{PROJECTS}?page_size={PAGE}")]
     measured = []
     for index, variant in enumerate(every, start=1):
-        with stack.variant(str(index), args=variant.args, extra=variant.environment) as server:
-            comparison = runner.rotate(
-                f"list projects, {variant.name}",
-                [
-                    Load(DEPLOYED, stack.base_url, specs, token),
-                    Load(variant.name, f"http://127.0.0.1:{server.port}", specs, token),
-                ],
-            )
-        measured.append(Measured(variant, comparison))
+        try:
+            with stack.variant(str(index), args=variant.args, extra=variant.environment) as server:
+                comparison = runner.rotate(
+                    f"list projects, {variant.name}",
+                    [
+                        Load(DEPLOYED, stack.base_url, specs, token),
+                        Load(variant.name, f"http://127.0.0.1:{server.port}", specs, token),
+                    ],
+                )
+            measured.append(Measured(variant, comparison))
+        except (RuntimeError, TimeoutError) as exc:
+            # A middleware others depend on (sessions before authentication): the app does not
+            # even answer /health/live/ without it.
+            error = _last_error(stack.root / f"variant-{index}.log")
+            measured.append(Measured(variant, None, f"{str(exc).splitlines()[0]}{error}"))
         print(f"  {measured[-1].line()}", flush=True)
     return measured
 
 
+def _last_error(log: Path) -> str:
+    """The exception of the last ERROR line gunicorn's log holds (JSON lines), as '': <exception>'."""
+    errors = []
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("level") == "ERROR":
+                errors.append(str(record.get("exc_info") or record.get("message", "")).strip().splitlines()[-1])
+    return f": {errors[-1]}" if errors else ""
+
+
 def table(measured: list[Measured]) -> str:
     lines = [
-        f"| {'group':<12} | {'variant':<44} | {'req/s':>7} | {'deployed':>8} | ratio | non-2xx | rounds |",
-        f"|{'-' * 14}|{'-' * 46}|{'-' * 9}|{'-' * 10}|-------|---------|--------|",
+        f"| {'group':<12} | {'variant':<48} | {'req/s':>7} | {'deployed':>8} | ratio | non-2xx | rounds |",
+        f"|{'-' * 14}|{'-' * 50}|{'-' * 9}|{'-' * 10}|-------|---------|--------|",
     ]
     for entry in measured:
-        rounds = ", ".join(f"{value:.2f}" for value in entry.comparison.round_ratios(entry.variant.name, DEPLOYED))
+        if entry.result is None or entry.reference is None:
+            lines.append(f"| {entry.variant.group:<12} | {entry.variant.name:<48} | not measured: {entry.failure} |")
+            continue
+        rounds = ", ".join(f"{value:.2f}" for value in entry.round_ratios)
         lines.append(
-            f"| {entry.variant.group:<12} | {entry.variant.name:<44} | {entry.result.rps:>7.1f} "
+            f"| {entry.variant.group:<12} | {entry.variant.name:<48} | {entry.result.rps:>7.1f} "
             f"| {entry.reference.rps:>8.1f} | {entry.ratio:>5.2f} | {entry.result.errors:>7} | {rounds} |"
         )
     notes = sorted(

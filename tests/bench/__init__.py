@@ -1,1 +1,4 @@
-"""Tests of the benchmark's own pieces (scripts/bench): the bare view, the seeding, the bench-only routes."""
+"""Tests of the benchmark's own pieces (scripts/bench).
+
+The list without DRF, the baseline project, the seeding, and the bench-only routes.
+"""
