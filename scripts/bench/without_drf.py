@@ -1,20 +1,22 @@
-"""The projects list without DRF, inside the app: the endpoint's SQL and JSON under the app's middleware.
+"""The projects list without DRF, inside the app: the endpoint's rows and JSON under the app's middleware.
 
 scripts/bench measures ``GET /api/v1/projects/`` against it, in turns with the bare Django
 project's list (scripts/bench/baseline) and a naive DRF viewset, and reports the ratios: against
-this view, what DRF, authentication, permissions, throttles, filters and serializers cost on top
-of the app's own floor (every middleware, the verified tenant context, the page query, the
-JSON); against the bare Django list, what that floor itself costs. Its SQL count in the app's
-access log is the one the real list must match (no authentication query on the hot path). It
-takes the organization from its URL and checks no credential, so only scripts.bench.urls
+this view, what DRF, authentication, permissions, throttles and filters cost on top of the app's
+own floor (every middleware, the verified tenant context, the page query, the JSON); against
+the bare Django list, what that floor itself costs. Its SQL count in the app's access log is
+the one the real list must match (no authentication query on the hot path). It takes the
+organization from its URL and checks no credential, so only scripts.bench.urls
 (scripts.bench.settings) routes it; the production URL conf never does
 (tests/bench/test_without_drf.py, tests/bench/test_production_urls.py).
 
-Same SQL: the tenant context carried by the page query as a read request carries it
-(``rls.carried``: autocommit, one round trip), the selector, ``-created_at`` ordering and cursor
-filter of taskhub.core.pagination, the model's own SELECT (rows as tuples through its compiler,
-no model instances). Same JSON: ProjectSerializer's fields, and DRF's cursor links pointing at
-/api/v1/projects/ (forward cursors only: the benchmark follows ``next``), written by orjson.
+As many statements as the endpoint: the tenant context carried by the page query as a read
+request carries it (``rls.carried``: autocommit, one round trip), and one page query with the
+selector, the ``-created_at`` ordering and cursor filter of taskhub.core.pagination, the model's
+own SELECT (rows as tuples through its compiler, no model instances). The same JSON:
+ProjectSerializer's fields and DRF's cursor links pointing at /api/v1/projects/ (forward cursors
+only: the benchmark follows ``next``), written in Python by orjson, as plain Django code would;
+how the endpoint itself writes it (in Python or in the query) is the endpoint's business.
 """
 
 from __future__ import annotations
