@@ -20,6 +20,7 @@ from taskhub.accounts.tokens import token_pair
 from taskhub.core import dbroles, rls
 from taskhub.organizations.models import Membership, Organization
 from taskhub.tenancy.roles import Role
+from tests.support import round_trips
 
 # Every audit event the suite writes is checked for the secrets it handled (tests/support/audit_secrets.py).
 pytest_plugins = ["tests.support.audit_secrets"]
@@ -77,8 +78,8 @@ def _fresh_cache():
 
 
 def _raw(sql: str, parameters: list[object] | None = None) -> None:
-    """Run ``sql`` on the test's connection without being counted as a query."""
-    with connection.connection.cursor() as cursor:
+    """Run ``sql`` on the test's connection without being counted as a query (or as a round trip)."""
+    with round_trips.uncounted(), connection.connection.cursor() as cursor:
         cursor.execute(sql, parameters or [])
 
 

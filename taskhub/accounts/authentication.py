@@ -12,6 +12,8 @@ domain's ``Unauthenticated``; the authentication class turns that into DRF's
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
+from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
@@ -52,6 +54,37 @@ def _credential(request: Request, scheme: bytes) -> str | None:
 
 def access_token_context(raw: str) -> TenantContext:
     """Validate an access token, revocation included, and return what it grants; else ``Unauthenticated``."""
+    context = _decoded(raw)
+    assert context.pending is not None
+    try:
+        values = cache.get_many(list(context.pending.reads))
+    except Exception:
+        logger.warning("cache unavailable: token version read from the database", exc_info=True)
+        return context.pending.settle(context, None)
+    return context.pending.settle(context, [values.get(key) for key in context.pending.reads])
+
+
+@dataclass(frozen=True)
+class _RevocationCheck:
+    """An access token's revocation, checked from the cache: its membership's version and the denylist."""
+
+    version: int
+    reads: tuple[str, ...]
+
+    def settle(self, context: TenantContext, values: list[Any] | None) -> TenantContext:
+        current, denied = values if values is not None else (None, None)
+        if denied is not None:
+            raise _invalid_token()
+        if current is None:
+            assert context.user_id is not None
+            current = membership_token_version(organization_id=context.organization_id, user_id=context.user_id)
+        if current != self.version:
+            raise _invalid_token()
+        return replace(context, pending=None)
+
+
+def _decoded(raw: str) -> TenantContext:
+    """The context an access token claims, its revocation still to check (``pending``); else ``Unauthenticated``."""
     try:
         token = OrganizationAccessToken(raw)  # type: ignore[arg-type]
         organization_id = UUID(str(token["org"]))
@@ -64,26 +97,17 @@ def access_token_context(raw: str) -> TenantContext:
     if not isinstance(version, int) or isinstance(version, bool):
         raise _invalid_token()
 
-    version_key = token_version_cache_key(organization_id=organization_id, user_id=user_id)
-    denied_key = denied_token_cache_key(jti)
-    try:
-        cached = cache.get_many([version_key, denied_key])
-    except Exception:
-        logger.warning("cache unavailable: token version read from the database", exc_info=True)
-        cached = {}
-    if denied_key in cached:
-        raise _invalid_token()
-    current = cached.get(version_key)
-    if current is None:
-        current = membership_token_version(organization_id=organization_id, user_id=user_id)
-    if current != version:
-        raise _invalid_token()
+    reads = (
+        token_version_cache_key(organization_id=organization_id, user_id=user_id),
+        denied_token_cache_key(jti),
+    )
     return TenantContext(
         organization_id=organization_id,
         role=role,
         user_id=user_id,
         token_jti=jti,
         token_exp=int(token["exp"]),
+        pending=_RevocationCheck(version=version, reads=reads),
     )
 
 
@@ -94,8 +118,11 @@ class JWTAuthentication(BaseAuthentication):
         raw = _credential(request, b"bearer")
         if raw is None:
             return None
+        view = (getattr(request, "parser_context", None) or {}).get("view")
         try:
-            context = access_token_context(raw)
+            # A view that settles credentials (TenantAPIView) checks revocation in its one cache
+            # round trip, with the throttles; any other view gets the context checked here.
+            context = _decoded(raw) if getattr(view, "settles_credentials", False) else access_token_context(raw)
         except Unauthenticated as exc:
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
         return Principal(user_id=context.user_id), context

@@ -3,8 +3,10 @@
 ``json.dumps`` with DRF's encoder is a few hundred microseconds for a page of 50 rows; orjson
 is a fraction of that. The bytes are DRF's: compact separators, UTF-8 rather than ``\\u``
 escapes, U+2028 and U+2029 escaped, and every date, time, Decimal, lazy string or other
-non-JSON type converted by DRF's own encoder. Anything orjson refuses (integers beyond 64 bits,
-keys that are not strings) and any request for indentation goes to DRF's renderer unchanged.
+non-JSON type converted by DRF's own encoder. A list page's rows may arrive already written by
+PostgreSQL, as a ``JsonArray`` (taskhub.core.representation.json_rows): orjson copies them in.
+Anything orjson refuses (integers beyond 64 bits, keys that are not strings) and any request
+for indentation goes to DRF's renderer unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import orjson
 from rest_framework import renderers
 from rest_framework.utils import encoders
+
+from taskhub.core.representation import JsonArray
 
 # Dates and times through DRF's encoder (UTC as "Z", its handling of aware times); dataclasses
 # too, which DRF refuses rather than serializes.
@@ -31,13 +35,30 @@ class JSONRenderer(renderers.JSONRenderer):
             return b""
         drf_format = self.ensure_ascii or not self.compact or not self.strict
         if drf_format or self.get_indent(accepted_media_type or "", renderer_context or {}) is not None:
-            return super().render(data, accepted_media_type, renderer_context)
+            return super().render(_parsed(data), accepted_media_type, renderer_context)
         try:
-            body = orjson.dumps(data, default=_drf_encoder.default, option=_OPTIONS)
+            body = orjson.dumps(data, default=_default, option=_OPTIONS)
         except orjson.JSONEncodeError:
             # DRF's renderer writes it, or raises the error it always raised.
-            return super().render(data, accepted_media_type, renderer_context)
+            return super().render(_parsed(data), accepted_media_type, renderer_context)
         # Valid JSON but not valid JavaScript: DRF escapes them, so must this.
         if _LINE_SEPARATOR in body or _PARAGRAPH_SEPARATOR in body:
             body = body.replace(_LINE_SEPARATOR, b"\\u2028").replace(_PARAGRAPH_SEPARATOR, b"\\u2029")
         return body
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, JsonArray):
+        return orjson.Fragment(value.text)
+    return _drf_encoder.default(value)
+
+
+def _parsed(data: Any) -> Any:
+    """``data`` with every ``JsonArray`` (JSON written by PostgreSQL) parsed, for DRF's encoder."""
+    if isinstance(data, JsonArray):
+        return data.parsed()
+    if isinstance(data, dict):
+        return {key: _parsed(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_parsed(value) for value in data]
+    return data

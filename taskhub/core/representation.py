@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import BaseIterable
 from django.utils import timezone
@@ -108,6 +110,59 @@ def _converter(field: Any) -> Callable[[datetime.tzinfo], Converter]:
     return lambda zone: plain
 
 
+# How a field's output is written by PostgreSQL (``Representation.json_rows``), by the kind of
+# serializer field: the column as ``row_to_json`` writes it, or a timestamp as DRF's ISO 8601.
+_AS_IS = "as is"
+_TIMESTAMP = "timestamp"
+# The columns each kind may read as is: row_to_json then writes exactly what the field would.
+_SQL_COLUMNS = {
+    "uuid": {"UUIDField"},
+    "text": {"CharField", "TextField", "SlugField", "EmailField", "URLField"},
+    "integer": {"IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+                "PositiveSmallIntegerField", "PositiveBigIntegerField", "AutoField", "BigAutoField"},
+    "boolean": {"BooleanField"},
+    "date": {"DateField"},
+    "timestamp": {"DateTimeField"},
+    # _column_type names an array of anything but UUIDs otherwise.
+    "uuid list": {"ArrayField"},
+}  # fmt: skip
+
+
+def _text_choices(field: Any) -> bool:
+    # Every stored value comes out as itself (the choices map each value's text to the value).
+    return (
+        isinstance(field, serializers.ChoiceField)
+        and not isinstance(field, serializers.MultipleChoiceField)
+        and all(isinstance(value, str) for value in field.choice_strings_to_values.values())
+    )
+
+
+def _aware_iso_8601(field: Any) -> bool:
+    aware = settings.USE_TZ and not hasattr(field, "timezone")
+    return aware and _iso_8601(field, serializers.DateTimeField, api_settings.DATETIME_FORMAT)
+
+
+# The first test a field passes names its kind of output (see _SQL_COLUMNS).
+_SQL_KINDS: tuple[tuple[Callable[[Any], bool], str], ...] = (
+    (lambda f: _plain_to_representation(f, serializers.UUIDField) and f.uuid_format == "hex_verbose", "uuid"),
+    (_text_choices, "text"),
+    (
+        lambda f: not isinstance(f, serializers.ChoiceField) and _plain_to_representation(f, serializers.CharField),
+        "text",
+    ),
+    (lambda f: type(f) is serializers.IntegerField, "integer"),
+    (lambda f: type(f) is serializers.BooleanField, "boolean"),
+    (lambda f: _iso_8601(f, serializers.DateField, api_settings.DATE_FORMAT), "date"),
+    (_aware_iso_8601, "timestamp"),
+    (lambda f: type(f) is serializers.ListField and _sql_kind(f.child) == "uuid", "uuid list"),
+)
+
+
+def _sql_kind(field: Any) -> str | None:
+    """The kind of output PostgreSQL can write for ``field`` exactly as it would, or None."""
+    return next((kind for test, kind in _SQL_KINDS if test(field)), None)
+
+
 class Representation:
     """The output of a read-only serializer whose fields each read one column of the row."""
 
@@ -126,6 +181,10 @@ class Representation:
         self.columns: tuple[str, ...] = tuple(field.source for field in fields)
         self._plan: tuple[tuple[str, str, Callable[[datetime.tzinfo], Converter]], ...] = tuple(
             (field.field_name, field.source, _converter(field)) for field in fields
+        )
+        # For json_rows: each field's name, column and kind of output (None: PostgreSQL cannot write it).
+        self.sql_plan: tuple[tuple[str, str, str | None], ...] = tuple(
+            (field.field_name, field.source, _sql_kind(field)) for field in fields
         )
 
     def row(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,6 +225,150 @@ class _RowIterable(_DictIterable):
             names[index] = name
         for row in compiler.results_iter(results):
             yield dict(zip(names, row, strict=True))
+
+
+# The key of a json_rows row that holds the row's JSON text (no column can be named so).
+ROW_JSON = "\x00json"
+# DRF's ISO 8601 in UTC: microseconds only when there are any, then "Z".
+_TIMESTAMP_SQL = (
+    "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+    "extract(microseconds FROM {c})::bigint %% 1000000 <> 0 THEN to_char({c} AT TIME ZONE 'UTC', '.US') ELSE '' END "
+    "|| 'Z'"
+)
+# str() of an aware UTC datetime: what DRF's cursor keeps as a position.
+_POSITION_SQL = {
+    "DateTimeField": (
+        "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN "
+        "extract(microseconds FROM {c})::bigint %% 1000000 <> 0 THEN to_char({c} AT TIME ZONE 'UTC', '.US') ELSE '' "
+        "END || '+00:00'"
+    ),
+    **dict.fromkeys(_SQL_COLUMNS["text"], "{c}"),
+    **dict.fromkeys(_SQL_COLUMNS["uuid"] | _SQL_COLUMNS["integer"], "{c}::text"),
+}
+
+
+def _column_type(field: Any) -> str:
+    """The internal type of the column ``field`` stores in (a foreign key: its target's)."""
+    internal = str(field.get_internal_type())
+    if internal == "ForeignKey":
+        internal = str(field.target_field.get_internal_type())
+    if internal == "ArrayField" and field.base_field.get_internal_type() != "UUIDField":
+        return "ArrayField of another type"
+    return internal
+
+
+class _JsonRowIterable(_DictIterable):
+    """Rows as ``{<ordering column>: its position, ROW_JSON: the row's JSON text}``, written by PostgreSQL.
+
+    The model's own page query, wrapped: ``SELECT (row_to_json of the fields), position FROM (page)``.
+    No value is parsed into Python or formatted back; the cursor pagination reads the position.
+    A subclass per representation (``_json_row_iterable``) carries it: a queryset's clones keep
+    their iterable class, not other attributes.
+    """
+
+    representation: Representation
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        queryset = self.queryset
+        query = queryset.query
+        ordering = query.order_by[0] if query.order_by else None
+        compiler = query.get_compiler(using=queryset.db)
+        inner, params = compiler.as_sql(with_col_aliases=True)
+        columns: dict[str, tuple[str, str]] = {}
+        for index in compiler.klass_info["select_fields"]:
+            expression, _, alias = compiler.select[index]
+            columns[expression.target.attname] = (alias, _column_type(expression.target))
+        for name, index in compiler.annotation_col_map.items():
+            expression, _, alias = compiler.select[index]
+            columns[name] = (alias, _column_type(expression.output_field))
+        attribute = ordering.lstrip("-") if isinstance(ordering, str) else None
+        alias, kind = columns.get(attribute or "", ("", ""))
+        if attribute is None or kind not in _POSITION_SQL:
+            # An ordering whose position has no SQL form here: the rows in Python, then their JSON.
+            yield from _rendered_in_python(queryset, self.representation, attribute)
+            return
+        position = _POSITION_SQL[kind].format(c=f'_t."{alias}"')
+        fields = []
+        for name, source, sql_kind in self.representation.sql_plan:
+            column = f'_t."{columns[source][0]}"'
+            value = _TIMESTAMP_SQL.format(c=column) if sql_kind == "timestamp" else column
+            fields.append(f'{value} AS "{name}"')
+        sql = (
+            f"SELECT (SELECT row_to_json(_j)::text FROM (SELECT {', '.join(fields)}) AS _j), {position} "  # noqa: S608
+            f"FROM ({inner}) AS _t"
+        )
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            for text, at in cursor.fetchall():
+                yield {attribute: "None" if at is None else at, ROW_JSON: text}
+
+
+def _rendered_in_python(
+    queryset: QuerySet[Any], representation: Representation, attribute: str | None
+) -> Iterator[dict[str, Any]]:
+    rows = queryset.all()
+    rows._iterable_class = _RowIterable
+    for row in rows:
+        text = orjson.dumps(representation.row(row), default=_DJANGO_ENCODER.default).decode()
+        yield {**({attribute: row[attribute]} if attribute else {}), ROW_JSON: text}
+
+
+_DJANGO_ENCODER = DjangoJSONEncoder()
+
+
+@cache
+def _json_row_iterable(representation: Representation) -> type[_JsonRowIterable]:
+    return type("JsonRowIterable", (_JsonRowIterable,), {"representation": representation})
+
+
+def json_rows(queryset: QuerySet[Any], representation: Representation) -> QuerySet[Any] | None:
+    """Return ``queryset`` yielding rows whose JSON PostgreSQL writes (``_JsonRowIterable``), or None.
+
+    None where PostgreSQL would not write exactly what ``representation`` writes: another
+    database, a time zone other than UTC, a field or column kind not in ``_SQL_COLUMNS``, an
+    ordering whose position has no SQL form. Then the caller renders rows in Python.
+    """
+    if connections[queryset.db].vendor != "postgresql" or timezone.get_current_timezone_name() != "UTC":
+        return None
+    if any(kind is None for _, _, kind in representation.sql_plan):
+        return None
+    model = queryset.model
+    annotations = queryset.query.annotations
+    for _, source, kind in representation.sql_plan:
+        target = annotations.get(source)
+        try:
+            column = target.output_field if target is not None else _model_field(model, source)
+        except (AttributeError, LookupError):
+            return None
+        if _column_type(column) not in _SQL_COLUMNS[str(kind)]:
+            return None
+    rows = queryset.all()
+    rows._iterable_class = _json_row_iterable(representation)
+    return rows
+
+
+class JsonArray:
+    """A JSON array already written (by PostgreSQL): the renderer copies ``text`` into the body unchanged."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+    def parsed(self) -> Any:
+        return orjson.loads(self.text)
+
+
+def json_array(rows: Iterable[Mapping[str, Any]]) -> JsonArray:
+    """The JSON array of ``json_rows`` rows."""
+    return JsonArray(("[" + ",".join(row[ROW_JSON] for row in rows) + "]").encode())
+
+
+def _model_field(model: type[Model], attname: str) -> Any:
+    for field in model._meta.concrete_fields:
+        if field.attname == attname:
+            return field
+    raise LookupError(attname)
 
 
 def as_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache as default_cache
@@ -64,20 +65,31 @@ class FailoverCache:
             self._failed(exc)
             self.local.set(key, value, timeout)
 
-    def hit(self, counters: list[tuple[str, int]]) -> list[tuple[int, float]]:
-        """Count one request under each (key, period); return each count in its window and the seconds left."""
+    def hit(
+        self, counters: list[tuple[str, int]], reads: Sequence[str] = ()
+    ) -> tuple[list[tuple[int, float]], list[Any] | None]:
+        """Count one request under each (key, period) and read the ``reads`` keys, in one round trip.
+
+        Return each count in its window with the seconds left, and the values read (None for a
+        key not cached). While the shared cache fails, counts are this worker's and the values
+        are None as a whole: the caller goes to the source they are cached from.
+        """
         try:
-            return _hit(default_cache, counters)
+            return _hit(default_cache, counters, reads)
         except Exception as exc:  # noqa: BLE001
             self._failed(exc)
-            return _hit(self.local, counters)
+            return _hit(self.local, counters, ())[0], None
 
 
 # Every counter of a request in one command: count, open the window on its first request, and
-# say how long the window has left. Atomic, so no counter is ever left without its expiry.
+# say how long the window has left. Atomic, so no counter is ever left without its expiry. The
+# last argument is how many keys are counters; the keys after them are read (the credential's
+# revocation state), so a request makes one round trip to Redis in all.
 _COUNT_SCRIPT = """
 local replies = {}
-for index, key in ipairs(KEYS) do
+local counted = tonumber(ARGV[#ARGV])
+for index = 1, counted do
+  local key = KEYS[index]
   local period = tonumber(ARGV[index])
   local count = redis.call('INCR', key)
   local left = period
@@ -93,13 +105,18 @@ for index, key in ipairs(KEYS) do
   replies[2 * index - 1] = count
   replies[2 * index] = left
 end
+for index = counted + 1, #KEYS do
+  replies[#replies + 1] = redis.call('GET', KEYS[index])
+end
 return replies
 """
 # Built on first use; the client is passed on each call, so one object serves every pool.
 _count_script: Any = None
 
 
-def _hit(cache: Any, counters: list[tuple[str, int]]) -> list[tuple[int, float]]:
+def _hit(
+    cache: Any, counters: list[tuple[str, int]], reads: Sequence[str]
+) -> tuple[list[tuple[int, float]], list[Any]]:
     client = getattr(cache, "_cache", None)
     if isinstance(client, RedisCacheClient):
         global _count_script  # noqa: PLW0603 - one per process, built lazily
@@ -108,10 +125,18 @@ def _hit(cache: Any, counters: list[tuple[str, int]]) -> list[tuple[int, float]]
             # EVALSHA, falling back to EVAL once per server that has not seen the script.
             _count_script = redis.register_script(_COUNT_SCRIPT)
         script = _count_script
-        keys = [cache.make_and_validate_key(key) for key, _ in counters]
-        replies = script(keys=keys, args=[period for _, period in counters], client=redis)
-        return [(int(count), float(left)) for count, left in zip(replies[0::2], replies[1::2], strict=True)]
-    return [_hit_one(cache, key, period) for key, period in counters]
+        keys = [cache.make_and_validate_key(key) for key in [*(key for key, _ in counters), *reads]]
+        replies = script(keys=keys, args=[*(period for _, period in counters), len(counters)], client=redis)
+        counted = 2 * len(counters)
+        counts = [
+            (int(count), float(left)) for count, left in zip(replies[0:counted:2], replies[1:counted:2], strict=True)
+        ]
+        # Values as the cache wrote them (its serializer: integers as they are, the rest pickled).
+        loads = client._serializer.loads  # type: ignore[attr-defined] # Django's, not in its stubs
+        return counts, [None if value is None else loads(value) for value in replies[counted:]]
+    counts = [_hit_one(cache, key, period) for key, period in counters]
+    found = cache.get_many(list(reads)) if reads else {}
+    return counts, [found.get(key) for key in reads]
 
 
 def _hit_one(cache: Any, key: str, period: int) -> tuple[int, float]:
@@ -209,6 +234,17 @@ class SignInThrottle(TaskhubThrottle):
 
 def refusals(throttles: list[Any], request: Request, view: APIView) -> list[float | None]:
     """Count the request against every throttle, in one cache round trip; return the refusals' waits."""
+    return count(throttles, request, view)[0]
+
+
+def count(
+    throttles: list[Any], request: Request, view: APIView, *, reads: Sequence[str] = ()
+) -> tuple[list[float | None], list[Any] | None]:
+    """Count the request against every throttle and read ``reads``, in one cache round trip.
+
+    Return the refusals' waits, and the values read (None as a whole while the cache fails; see
+    ``FailoverCache.hit``).
+    """
     waits: list[float | None] = []
     counted: list[tuple[TaskhubThrottle, str]] = []
     for throttle in throttles:
@@ -217,14 +253,14 @@ def refusals(throttles: list[Any], request: Request, view: APIView) -> list[floa
                 waits.append(throttle.wait())
         elif (key := throttle.counter(request, view)) is not None:
             counted.append((throttle, key))
-    if not counted:
-        return waits
-    results = failover_cache.hit([(key, throttle.duration) for throttle, key in counted])
-    for (throttle, _), (count, seconds_left) in zip(counted, results, strict=True):
+    if not counted and not reads:
+        return waits, []
+    results, values = failover_cache.hit([(key, throttle.duration) for throttle, key in counted], reads)
+    for (throttle, _), (hits, seconds_left) in zip(counted, results, strict=True):
         throttle.seconds_left = seconds_left
-        if count > throttle.num_requests:
+        if hits > throttle.num_requests:
             waits.append(throttle.wait())
-    return waits
+    return waits, values
 
 
 class ClientThrottle(TaskhubThrottle):

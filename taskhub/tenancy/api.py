@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from taskhub.core import rls, throttling
 from taskhub.core.actor import Actor
+from taskhub.core.errors import Unauthenticated
 from taskhub.core.http import client_ip, request_id
 from taskhub.tenancy import idempotency
 from taskhub.tenancy.context import TenantContext, tenant_of
@@ -90,6 +91,11 @@ class TenantAPIView(generics.GenericAPIView[Any]):
     read_in_transaction: ClassVar[bool] = False
     # What lives as long as the request's dispatch: its transaction (writes) and its tenant context.
     _scope: ExitStack
+    # Read by authentication: this view completes a credential's check (``TenantContext.pending``)
+    # in the cache round trip that counts its throttles.
+    settles_credentials: ClassVar[bool] = True
+    # The throttles' refusals, when counted with the credential's check.
+    _throttle_waits: list[float | None] | None = None
 
     # Owned here for every tenant endpoint: the queryset, the lookup, the permission check, the
     # transaction and context, and the list pipeline (only the resource bases may define ``list``).
@@ -101,6 +107,8 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         "initial",
         "dispatch",
         "handle_exception",
+        "perform_authentication",
+        "check_throttles",
         "filter_queryset",
         "list",
     )
@@ -164,9 +172,28 @@ class TenantAPIView(generics.GenericAPIView[Any]):
             return exc.response
         return super().handle_exception(exc)
 
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)
+        context = request.auth
+        if not isinstance(context, TenantContext) or context.pending is None:
+            return
+        # One cache round trip for the request: the throttles' counts and what the credential's
+        # check reads (a token's revocation). So the request is counted before its permissions are
+        # checked (a refused request counts, as a throttled one does).
+        self._throttle_waits, values = throttling.count(
+            self.get_throttles(), request, self, reads=context.pending.reads
+        )
+        try:
+            request.auth = context.pending.settle(context, values)
+        except Unauthenticated as exc:
+            raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
+
     def check_throttles(self, request: Request) -> None:
-        # Every throttle in one cache round trip, not one each.
-        waits = throttling.refusals(self.get_throttles(), request, self)
+        # Every throttle in one cache round trip, not one each (counted already when authentication
+        # left a check for that round trip).
+        waits = self._throttle_waits
+        if waits is None:
+            waits = throttling.refusals(self.get_throttles(), request, self)
         if waits:
             # As DRF's own check: the longest wait, or None (no Retry-After) when none is known.
             raise exceptions.Throttled(max((wait for wait in waits if wait is not None), default=None))

@@ -6,8 +6,8 @@ itself is being imported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
 from rest_framework import exceptions
@@ -16,9 +16,28 @@ from rest_framework.request import Request
 from taskhub.tenancy.roles import Role
 
 
+class PendingCheck(Protocol):
+    """What authentication left to check with values from the cache, for the view's one round trip.
+
+    ``TenantAPIView`` reads ``reads`` in the same cache command that counts the request against
+    its throttles, then calls ``settle`` with the values (None for a key not cached; None as a
+    whole while the cache fails). ``settle`` returns the context, checked, or raises
+    ``taskhub.core.errors.Unauthenticated``.
+    """
+
+    @property
+    def reads(self) -> tuple[str, ...]: ...
+
+    def settle(self, context: TenantContext, values: list[Any] | None) -> TenantContext: ...
+
+
 @dataclass(frozen=True)
 class TenantContext:
-    """The organization a request acts in, and as whom."""
+    """The organization a request acts in, and as whom.
+
+    ``pending``: a check of the credential still to do (``PendingCheck``); until it is done the
+    context grants nothing (``tenant_of`` refuses it).
+    """
 
     organization_id: UUID
     role: Role
@@ -27,6 +46,7 @@ class TenantContext:
     label: str = ""
     token_jti: str | None = None
     token_exp: int | None = None
+    pending: PendingCheck | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,6 @@ class Principal:
 def tenant_of(request: Request) -> TenantContext:
     """Return the request's tenant context; without one, refuse (fail closed)."""
     context = request.auth
-    if not isinstance(context, TenantContext):
+    if not isinstance(context, TenantContext) or context.pending is not None:
         raise exceptions.NotAuthenticated()
     return context

@@ -43,7 +43,7 @@ from rest_framework.response import Response
 
 from taskhub.core.errors import DomainError
 from taskhub.core.filters import FilterSetBackend, StrictOrderingFilter
-from taskhub.core.representation import Representation, as_rows, representation_of
+from taskhub.core.representation import Representation, as_rows, json_array, json_rows, representation_of
 from taskhub.core.schema import operation_description
 from taskhub.tenancy.api import RESOURCE_HOOKS, TenantAPIView
 
@@ -200,6 +200,11 @@ class TenantListApi(_ResourceBase, mixins.ListModelMixin):
             page = self.paginate_queryset(queryset)
             data = self.get_serializer(page if page is not None else queryset, many=True).data
             return self.get_paginated_response(data) if page is not None else Response(data)
+        # Each row's JSON written by PostgreSQL, where it writes exactly what the serializer would.
+        rendered = json_rows(queryset, representation)
+        if rendered is not None:
+            page = self.paginate_queryset(rendered)
+            return self.get_paginated_response(json_array(page if page is not None else rendered))
         # Rows, not model instances; annotations stay in them for the cursor's position.
         rows = as_rows(queryset)
         page = self.paginate_queryset(rows)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCacheClient
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import PASSWORD
 from taskhub.core import env, throttling
@@ -202,11 +203,22 @@ def test_a_tenant_request_counts_every_throttle_in_one_cache_call(rates, clients
     rates()
     calls = []
     hit = throttling.failover_cache.hit
-    monkeypatch.setattr(throttling.failover_cache, "hit", lambda counters: calls.append(counters) or hit(counters))
-    assert clients_a[Role.VIEWER].get("/api/v1/projects/").status_code == 200
+
+    def counting(counters, reads=()):
+        calls.append((counters, reads))
+        return hit(counters, reads)
+
+    monkeypatch.setattr(throttling.failover_cache, "hit", counting)
+    client = clients_a[Role.VIEWER]
+    assert client.get("/api/v1/projects/").status_code == 200
     viewer_id = tenant_a.users[Role.VIEWER].pk
+    jti = AccessToken(client._credentials["HTTP_AUTHORIZATION"].split()[1], verify=False)["jti"]
+    # The same call reads the token's revocation state: its membership's version and the denylist.
     assert calls == [
-        [(f"throttle_user_user:{viewer_id}:count", 60), (f"org:{tenant_a.organization.pk}:throttle:count", 60)]
+        (
+            [(f"throttle_user_user:{viewer_id}:count", 60), (f"org:{tenant_a.organization.pk}:throttle:count", 60)],
+            (f"org:{tenant_a.organization.pk}:mv:{viewer_id}", f"jwt:denied:{jti}"),
+        )
     ]
 
 
