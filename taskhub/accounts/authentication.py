@@ -12,11 +12,14 @@ domain's ``Unauthenticated``; the authentication class turns that into DRF's
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -83,8 +86,36 @@ class _RevocationCheck:
         return replace(context, pending=None)
 
 
+# Access tokens this process has verified (signature, issuer, audience, claims), by their text.
+# Verifying is most of what a token costs a request, and a client sends the same token again and
+# again. What is kept is only what the signature proved: expiry is checked on every use, and
+# revocation (membership version, denylist) is read for every request as before, so a revoked
+# token is refused at once (test_verified_token_cache.py). Keys change with a restart (or a
+# settings change, in tests: emptied then). Bounded: emptied when full.
+_VERIFIED: dict[str, TenantContext] = {}
+VERIFIED_TOKENS_KEPT = 10_000
+
+
+@receiver(setting_changed)
+def _forget_verified_tokens(**kwargs: Any) -> None:
+    _VERIFIED.clear()
+
+
 def _decoded(raw: str) -> TenantContext:
     """The context an access token claims, its revocation still to check (``pending``); else ``Unauthenticated``."""
+    known = _VERIFIED.get(raw)
+    if known is not None:
+        if known.token_exp is not None and time.time() < known.token_exp:
+            return known
+        _VERIFIED.pop(raw, None)
+    context = _verified(raw)
+    if len(_VERIFIED) >= VERIFIED_TOKENS_KEPT:
+        _VERIFIED.clear()
+    _VERIFIED[raw] = context
+    return context
+
+
+def _verified(raw: str) -> TenantContext:
     try:
         token = OrganizationAccessToken(raw)  # type: ignore[arg-type]
         organization_id = UUID(str(token["org"]))

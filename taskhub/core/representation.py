@@ -229,19 +229,21 @@ class _RowIterable(_DictIterable):
 
 # The key of a json_rows row that holds the row's JSON text (no column can be named so).
 ROW_JSON = "\x00json"
-# DRF's ISO 8601 in UTC: microseconds only when there are any, then "Z".
-_TIMESTAMP_SQL = (
-    "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-    "extract(microseconds FROM {c})::bigint %% 1000000 <> 0 THEN to_char({c} AT TIME ZONE 'UTC', '.US') ELSE '' END "
-    "|| 'Z'"
-)
+
+
+# DRF's ISO 8601 in UTC: microseconds only when there are any, then "Z". One to_char per value.
+def _formatted(date_time: str, zone: str) -> str:
+    return (
+        "CASE WHEN date_trunc('second', {c}) = {c} "
+        f"THEN to_char({{c}} AT TIME ZONE 'UTC', 'YYYY-MM-DD{date_time}HH24:MI:SS{zone}') "
+        f"ELSE to_char({{c}} AT TIME ZONE 'UTC', 'YYYY-MM-DD{date_time}HH24:MI:SS.US{zone}') END"
+    )
+
+
+_TIMESTAMP_SQL = _formatted('"T"', '"Z"')
 # str() of an aware UTC datetime: what DRF's cursor keeps as a position.
 _POSITION_SQL = {
-    "DateTimeField": (
-        "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN "
-        "extract(microseconds FROM {c})::bigint %% 1000000 <> 0 THEN to_char({c} AT TIME ZONE 'UTC', '.US') ELSE '' "
-        "END || '+00:00'"
-    ),
+    "DateTimeField": _formatted(" ", '"+00:00"'),
     **dict.fromkeys(_SQL_COLUMNS["text"], "{c}"),
     **dict.fromkeys(_SQL_COLUMNS["uuid"] | _SQL_COLUMNS["integer"], "{c}::text"),
 }
