@@ -4,7 +4,7 @@
 is a fraction of that. The bytes are DRF's: compact separators, UTF-8 rather than ``\\u``
 escapes, U+2028 and U+2029 escaped, and every date, time, Decimal, lazy string or other
 non-JSON type converted by DRF's own encoder. A list page's rows may arrive already written by
-PostgreSQL, as a ``JsonArray`` (taskhub.core.representation.json_rows): orjson copies them in.
+PostgreSQL, as a ``JsonText`` (taskhub.core.representation.json_rows): orjson copies them in.
 Anything orjson refuses (integers beyond 64 bits, keys that are not strings) and any request
 for indentation goes to DRF's renderer unchanged.
 """
@@ -17,7 +17,7 @@ import orjson
 from rest_framework import renderers
 from rest_framework.utils import encoders
 
-from taskhub.core.representation import JsonArray
+from taskhub.core.representation import JsonText
 
 # Dates and times through DRF's encoder (UTC as "Z", its handling of aware times); dataclasses
 # too, which DRF refuses rather than serializes.
@@ -48,14 +48,14 @@ class JSONRenderer(renderers.JSONRenderer):
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, JsonArray):
+    if isinstance(value, JsonText):
         return orjson.Fragment(value.text)
     return _drf_encoder.default(value)
 
 
 def _parsed(data: Any) -> Any:
-    """``data`` with every ``JsonArray`` (JSON written by PostgreSQL) parsed, for DRF's encoder."""
-    if isinstance(data, JsonArray):
+    """``data`` with every ``JsonText`` (JSON written by PostgreSQL) parsed, for DRF's encoder."""
+    if isinstance(data, JsonText):
         return data.parsed()
     if isinstance(data, dict):
         return {key: _parsed(value) for key, value in data.items()}

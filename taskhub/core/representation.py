@@ -285,11 +285,12 @@ class _JsonRowIterable(_DictIterable):
             columns[name] = (alias, _column_type(expression.output_field))
         attribute = ordering.lstrip("-") if isinstance(ordering, str) else None
         alias, kind = columns.get(attribute or "", ("", ""))
-        if attribute is None or kind not in _POSITION_SQL:
+        if ordering is not None and kind not in _POSITION_SQL:
             # An ordering whose position has no SQL form here: the rows in Python, then their JSON.
             yield from _rendered_in_python(queryset, self.representation, attribute)
             return
-        position = _POSITION_SQL[kind].format(c=f'_t."{alias}"')
+        # Unordered (one object by its key): no position to read.
+        position = _POSITION_SQL[kind].format(c=f'_t."{alias}"') if attribute else "NULL"
         fields = []
         for name, source, sql_kind in self.representation.sql_plan:
             column = f'_t."{columns[source][0]}"'
@@ -302,7 +303,9 @@ class _JsonRowIterable(_DictIterable):
         with connections[queryset.db].cursor() as cursor:
             cursor.execute(sql, params)
             for text, at in cursor.fetchall():
-                yield {attribute: "None" if at is None else at, ROW_JSON: text}
+                yield (
+                    {ROW_JSON: text} if attribute is None else {attribute: "None" if at is None else at, ROW_JSON: text}
+                )
 
 
 def _rendered_in_python(
@@ -349,8 +352,8 @@ def json_rows(queryset: QuerySet[Any], representation: Representation) -> QueryS
     return rows
 
 
-class JsonArray:
-    """A JSON array already written (by PostgreSQL): the renderer copies ``text`` into the body unchanged."""
+class JsonText:
+    """JSON already written (by PostgreSQL): the renderer copies ``text`` into the body unchanged."""
 
     __slots__ = ("text",)
 
@@ -361,9 +364,9 @@ class JsonArray:
         return orjson.loads(self.text)
 
 
-def json_array(rows: Iterable[Mapping[str, Any]]) -> JsonArray:
+def json_array(rows: Iterable[Mapping[str, Any]]) -> JsonText:
     """The JSON array of ``json_rows`` rows."""
-    return JsonArray(("[" + ",".join(row[ROW_JSON] for row in rows) + "]").encode())
+    return JsonText(("[" + ",".join(row[ROW_JSON] for row in rows) + "]").encode())
 
 
 def _model_field(model: type[Model], attname: str) -> Any:

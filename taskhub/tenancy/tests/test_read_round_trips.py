@@ -200,3 +200,38 @@ def test_task_pages_with_label_arrays_equal_the_pages_written_in_python(viewer, 
 
     assert sorted(body.json()["results"][0]["labels"]) == sorted(labels)
     assert body.content == _python_rendered(viewer, path, monkeypatch)
+
+
+@pytest.mark.parametrize("path", ["projects", "tasks", "labels"])
+def test_an_object_written_by_postgresql_equals_the_object_written_in_python(
+    viewer, tenant_a, clients_a, monkeypatch, path
+):
+    create_project(tenant_a, key="AWK", name=AWKWARD[0], description=AWKWARD[1] + AWKWARD[2])
+    clients_a[Role.ADMIN].post("/api/v1/labels/", {"name": AWKWARD[2][:40], "color": "#00aa00"})
+    listed = viewer.get(f"/api/v1/{path}/").json()["results"]
+    assert listed
+    for row in listed:
+        url = f"/api/v1/{path}/{row['id']}/"
+        written_by_postgresql = viewer.get(url)
+        with monkeypatch.context() as patch:
+            patch.setattr(resources, "json_rows", lambda queryset, representation: None)
+            written_in_python = viewer.get(url)
+        assert written_by_postgresql.status_code == 200
+        assert written_by_postgresql.content == written_in_python.content
+        assert written_by_postgresql["ETag"] == written_in_python["ETag"]
+        assert written_by_postgresql.json() == row
+    # The ETag a read gives is the one a conditional write expects.
+    project = viewer.get(f"{PROJECTS}?search=AWK").json()["results"][0]
+    etag = viewer.get(f"{PROJECTS}{project['id']}/")["ETag"]
+    member = clients_a[Role.MEMBER]
+    assert member.patch(f"{PROJECTS}{project['id']}/", {"name": "Renamed"}, HTTP_IF_MATCH=etag).status_code == 200
+    assert member.patch(f"{PROJECTS}{project['id']}/", {"name": "Again"}, HTTP_IF_MATCH=etag).status_code == 412
+
+
+def test_an_object_of_another_organization_is_404_written_by_postgresql_too(viewer, tenant_b):
+    other = create_project(tenant_b, key="THEIRS")
+
+    response = viewer.get(f"{PROJECTS}{other.pk}/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
