@@ -5,7 +5,8 @@ Measured in the bench process over the app role's own connection to the private 
 - a getter (``taskhub_rls.organization_id()``, what a policy evaluates once per statement and
   table as an InitPlan): 20,000 calls in one statement, minus the same statement without them;
 - a plain ``current_setting`` read, what the old, forgeable policies evaluated instead;
-- entering a context (``rls.set_context``: one statement, one round trip per request).
+- entering a context (``rls.set_context``: one statement; a request sends it in the pipeline of
+  its first statement, ``rls.carried``, so what it adds there is the statement, not a round trip).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class ContextCosts:
             "Tenant context (verified, sealed):\n"
             f"  per statement and table: {self.getter_us:.1f} us (a plain current_setting read: "
             f"{self.plain_setting_us:.2f} us); budget {BUDGET_US:.0f} us: {verdict}\n"
-            f"  entering a context (set_context, one round trip per request): p50 {self.enter_us_p50:.0f} us; "
+            f"  entering a context (set_context on its own; requests pipeline it with their statement): "
+            f"p50 {self.enter_us_p50:.0f} us; "
             f"the old unsigned set_config statement: p50 {self.plain_set_config_us_p50:.0f} us"
         )
 

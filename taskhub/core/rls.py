@@ -33,6 +33,12 @@ Everything is transaction-local (``set_config(..., true)``): nothing survives CO
 ROLLBACK, nothing leaks to the next request on a pooled connection (pgbouncer in transaction
 mode included). On SQLite there is no row-level security and these functions do nothing.
 
+Requests enter the context through ``carried``, not ``set_context``: ``enter`` goes out in one
+psycopg pipeline with the statement that opens a transaction, so it costs no round trip of its
+own. A read request runs in autocommit, each statement with its own ``enter``, in the implicit
+transaction PostgreSQL keeps until the pipeline's Sync: one round trip per statement, and no
+BEGIN or COMMIT.
+
 Context keys:
 - ``organization_id``: the tenant a request acts in.
 - ``user_id``: lets a signed-in user read their own memberships in every organization
@@ -175,31 +181,30 @@ def execute_bound(using: str, sql: str, parameters: list[Any]) -> None:
     of the same role can read in ``pg_stat_activity``; a bound parameter shows as ``$1``.
     The statement is logged like any other (query counts and budgets include it).
     """
+    with _bound_cursor(using) as cursor:
+        cursor.execute(sql, parameters)
+
+
+def _bound_cursor(using: str) -> Any:
+    """A server-binding cursor through Django's wrapper: execute wrappers, error translation and
+    query logging as usual. Behind pgbouncer DB_PGBOUNCER turns psycopg's automatic prepared
+    statements off (taskhub/core/env.py)."""
     from django.db.backends.postgresql.base import ServerBindingCursor  # noqa: PLC0415 - PostgreSQL only
 
     connection = connections[using]
     connection.ensure_connection()
-    # Through Django's wrapper: execute wrappers, error translation and query logging as usual.
-    # Behind pgbouncer DB_PGBOUNCER turns psycopg's automatic prepared statements off (taskhub/core/env.py).
     with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
-    with cursor:
-        cursor.execute(sql, parameters)
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
 
 
 def _enter(using: str, context: dict[str, Any]) -> Any:
-    """Send ``taskhub_rls.enter`` for ``context`` through a server-binding cursor; return the cursor, still open.
+    """Send ``taskhub_rls.enter`` for ``context``, bound on the server; return the cursor, still open.
 
     Inside a pipeline the result arrives at the pipeline's sync: closing the cursor before then
     would discard it, so the caller closes it.
     """
-    from django.db.backends.postgresql.base import ServerBindingCursor  # noqa: PLC0415 - PostgreSQL only
-
-    connection = connections[using]
-    with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
-    sql, parameters = _enter_statement(context)
-    cursor.execute(sql, parameters)
+    cursor = _bound_cursor(using)
+    cursor.execute(*_enter_statement(context))
     return cursor
 
 
@@ -262,16 +267,17 @@ class _Carrier:
 
     def _pipelined(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         connection = connections[self.using]
+        entered = None
         self.entering = True
         try:
             with connection.wrap_database_errors, connection.connection.pipeline():
                 entered = _enter(self.using, self.context)
                 self.entering = False
-                result = execute(sql, params, many, context)
+                return execute(sql, params, many, context)
         finally:
             self.entering = False
-        entered.close()
-        return result
+            if entered is not None:
+                entered.close()
 
     def _enter_alone(self) -> None:
         self.entering = True
