@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from scripts.bench import context, sign_in, variants
+from scripts.bench import context, sign_in, trips, variants
 from scripts.bench.load import ensure_wrk
 from scripts.bench.report import (
     Target,
@@ -31,8 +31,8 @@ from scripts.bench.report import (
     targets,
     targets_table,
 )
-from scripts.bench.scenarios import Runner, Scale, Settings
-from scripts.bench.stack import bench_stack
+from scripts.bench.scenarios import PAGE, PROJECTS, Runner, Scale, Settings
+from scripts.bench.stack import BenchStack, bench_stack
 
 PROJECTS_PER_ORGANIZATION = 1000
 TASKS_PER_PROJECT = 1
@@ -176,6 +176,21 @@ def _comparisons(scale: Scale) -> dict[str, Any]:
     }
 
 
+def _round_trips(stack: BenchStack) -> list[trips.Trips]:
+    """Round trips per read of the list, a retrieve and the task list, counted in this process (trips.py)."""
+    token = stack.token("bench-1-owner")
+    page = stack.app.client.get(f"{PROJECTS}?page_size={PAGE}", token=token).body["results"]
+    paths = [
+        f"{PROJECTS}?page_size={PAGE}",
+        f"{PROJECTS}{page[0]['id']}/",
+        f"/api/v1/tasks/?status=todo&page_size={PAGE}",
+    ]
+    counted = trips.measure(stack.environment(), token=token, paths=paths)
+    for measured in counted:
+        print(f"  {measured.line()}", flush=True)
+    return counted
+
+
 def main() -> None:
     arguments = _arguments()
     if arguments.only == "sign-in":
@@ -219,6 +234,7 @@ def main() -> None:
             if index == 0:
                 latency = sign_in.measure(stack, samples=arguments.sign_in_samples)
                 print(f"  {latency.line()}", flush=True)
+                counted = _round_trips(stack)
             if index == 1 and arguments.big:
                 print(f"Adding one organization of {arguments.big} projects", flush=True)
                 runner.big_organization(scale, projects=arguments.big)
@@ -227,7 +243,7 @@ def main() -> None:
         sustained = runner.sustained(sustained_seconds)
         log_text = stack.app.log_text()
         postgres_version = stack.postgres.connect().execute("SHOW server_version").fetchone()[0]
-    rows = [*targets(scales, sustained, log_text, arguments.workers), _sign_in_target(latency)]
+    rows = [*targets(scales, sustained, log_text, arguments.workers, counted), _sign_in_target(latency)]
     total = time.monotonic() - started
     for text in (
         results_table(scales),
@@ -262,6 +278,14 @@ def main() -> None:
             "sign_in": asdict(latency),
             "targets": [asdict(row) for row in rows],
             "tenant_context": asdict(costs),
+            "round_trips": [
+                {
+                    "path": measured.path,
+                    "postgresql": {str(number): requests for number, requests in measured.postgresql.items()},
+                    "redis": {str(number): requests for number, requests in measured.redis.items()},
+                }
+                for measured in counted
+            ],
         }
         arguments.json.write_text(json.dumps(document, indent=2))
 
