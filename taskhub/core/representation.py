@@ -380,7 +380,7 @@ def as_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
     """Return ``queryset`` yielding dicts instead of model instances, with the very same SQL.
 
     Unlike ``values()``, the statement is the one the model query runs (same columns, no
-    aliases), so the page query stays what the benchmark's bare view and the tests expect.
+    aliases), so the page query stays the model's own, as the benchmark's list without DRF sends it.
     """
     rows = queryset.all()
     rows._iterable_class = _RowIterable
