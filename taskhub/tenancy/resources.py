@@ -317,6 +317,8 @@ class TenantDetailApi(_ResourceBase):
             body = self.represent(self.get_object())
             return Response(body, headers={"ETag": etag_of(body)})
         # The object's JSON written by PostgreSQL in the lookup itself; its ETag from those bytes.
+        # No object permission to check: the permission classes are sealed (RolePermission, which
+        # decides per method, never per object).
         found = list(written)
         if not found:
             raise Http404
