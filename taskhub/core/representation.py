@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -110,11 +111,9 @@ def _converter(field: Any) -> Callable[[datetime.tzinfo], Converter]:
     return lambda zone: plain
 
 
-# How a field's output is written by PostgreSQL (``Representation.json_rows``), by the kind of
-# serializer field: the column as ``row_to_json`` writes it, or a timestamp as DRF's ISO 8601.
-_AS_IS = "as is"
-_TIMESTAMP = "timestamp"
-# The columns each kind may read as is: row_to_json then writes exactly what the field would.
+# How a field's output is written by PostgreSQL (``json_rows``), by the kind of serializer field:
+# the column as ``row_to_json`` writes it, or a timestamp as DRF's ISO 8601. The columns each kind
+# may read: row_to_json then writes exactly what the field would.
 _SQL_COLUMNS = {
     "uuid": {"UUIDField"},
     "text": {"CharField", "TextField", "SlugField", "EmailField", "URLField"},
@@ -146,10 +145,7 @@ def _aware_iso_8601(field: Any) -> bool:
 _SQL_KINDS: tuple[tuple[Callable[[Any], bool], str], ...] = (
     (lambda f: _plain_to_representation(f, serializers.UUIDField) and f.uuid_format == "hex_verbose", "uuid"),
     (_text_choices, "text"),
-    (
-        lambda f: not isinstance(f, serializers.ChoiceField) and _plain_to_representation(f, serializers.CharField),
-        "text",
-    ),
+    (lambda f: _plain_to_representation(f, serializers.CharField), "text"),
     (lambda f: type(f) is serializers.IntegerField, "integer"),
     (lambda f: type(f) is serializers.BooleanField, "boolean"),
     (lambda f: _iso_8601(f, serializers.DateField, api_settings.DATE_FORMAT), "date"),
@@ -342,8 +338,9 @@ def json_rows(queryset: QuerySet[Any], representation: Representation) -> QueryS
     for _, source, kind in representation.sql_plan:
         target = annotations.get(source)
         try:
-            column = target.output_field if target is not None else _model_field(model, source)
-        except (AttributeError, LookupError):
+            # get_field knows a foreign key by its attname (``created_by_id``) too.
+            column = target.output_field if target is not None else model._meta.get_field(source)
+        except (AttributeError, FieldDoesNotExist):
             return None
         if _column_type(column) not in _SQL_COLUMNS[str(kind)]:
             return None
@@ -367,13 +364,6 @@ class JsonText:
 def json_array(rows: Iterable[Mapping[str, Any]]) -> JsonText:
     """The JSON array of ``json_rows`` rows."""
     return JsonText(("[" + ",".join(row[ROW_JSON] for row in rows) + "]").encode())
-
-
-def _model_field(model: type[Model], attname: str) -> Any:
-    for field in model._meta.concrete_fields:
-        if field.attname == attname:
-            return field
-    raise LookupError(attname)
 
 
 def as_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
