@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webelement import WebElement
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -100,3 +102,25 @@ def network_events(driver: webdriver.Chrome) -> Traffic:
         elif message["method"] == "Network.loadingFailed":
             failures.append(message["params"])
     return Traffic(requests=requests, failures=failures)
+
+
+def replaced(element: WebElement) -> Any:
+    """A wait condition: ``element``'s document has been replaced by the next page.
+
+    Selenium's ``staleness_of`` only counts ``StaleElementReferenceException``; while the old
+    document is being torn down chromedriver can answer "unknown error: ... Node with given id
+    does not belong to the document" instead, which says the same thing and failed a CI run.
+    """
+
+    def condition(_driver: webdriver.Chrome) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error.msg):
+                return True
+            raise
+        return False
+
+    return condition

@@ -106,7 +106,7 @@ def _submit(browser: Chrome, button: str, heading: str) -> str:
     """Press the button, wait for the next page (the same heading, for a refused form); return its text."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.XPATH, f"//button[normalize-space()={button!r}]").click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page), "the form was not submitted")
+    WebDriverWait(browser, 15).until(chromium.replaced(page), "the form was not submitted")
     _wait_for_heading(browser, heading)
     return str(browser.find_element(By.TAG_NAME, "main").text)
 
