@@ -43,7 +43,8 @@ class Command(BaseCommand):
                 organization, _ = organization_create(
                     name="Demo Organization", slug=options["organization"], owner=user
                 )
-            rls.set_context(organization_id=organization.pk)
+            # On the connection bypass() runs its transaction on (the platform's, where there is one).
+            rls.set_context(organization_id=organization.pk, using=rls.platform_alias())
             Membership.objects.update_or_create(organization=organization, user=user, defaults={"role": Role.OWNER})
         base_url = (options["base_url"] or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}").rstrip("/")
         self.stdout.write(
