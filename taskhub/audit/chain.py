@@ -31,13 +31,16 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from taskhub.audit.models import GENESIS_HASH, AuditEvent, ChainHead
+from taskhub.audit.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +118,18 @@ def now() -> datetime:
     return timezone.now()
 
 
-def append(event: AuditEvent) -> AuditEvent:
-    """Give ``event`` its place, time and hashes at the head of its organization's chain, and store it."""
+def append(event: AuditEvent, *, label_of: UUID | str | None = None) -> AuditEvent:
+    """Give ``event`` its place, time and hashes at the head of its organization's chain, and store it.
+
+    ``label_of``: a user whose username becomes the event's ``actor_label`` (redacted, at most 200
+    characters), read by the statement that locks the head rather than by one of its own.
+    """
     using = router.db_for_write(AuditEvent)
     # In the caller's transaction without a savepoint (two statements saved); alone, in its own.
     with transaction.atomic(using=using, savepoint=False):
-        seq, prev_hash, last_at = lock_head(using, event.organization_id)
+        seq, prev_hash, last_at, username = _lock_head(using, event.organization_id, username_of=label_of)
+        if label_of is not None:
+            event.actor_label = redact_text(username or "")[:200]
         moment = now()
         # Never before the event it follows (another host's clock may be ahead): order and time agree.
         event.created_at = max(moment, last_at) if last_at else moment
@@ -140,19 +149,35 @@ def lock_head(using: str, organization_id: UUID | str) -> tuple[int, str, dateti
     (``DO UPDATE`` of nothing) and returns it. A concurrent append waits for the lock and then
     reads the head the other one left.
     """
-    table = connections[using].ops.quote_name(ChainHead._meta.db_table)
+    seq, value, at, _ = _lock_head(using, organization_id, username_of=None)
+    return seq, value, at
+
+
+def _lock_head(
+    using: str, organization_id: UUID | str, *, username_of: UUID | str | None
+) -> tuple[int, str, datetime | None, str | None]:
+    """``lock_head``, and in the same statement the username of the user ``username_of`` (or None)."""
+    connection = connections[using]
+    table = connection.ops.quote_name(ChainHead._meta.db_table)
+    key = ChainHead._meta.get_field("organization_id").get_db_prep_value(organization_id, connection)
+    parameters = [key, GENESIS_HASH]
+    username = "NULL"
+    if username_of is not None:
+        user = get_user_model()
+        quote = connection.ops.quote_name
+        name_column = quote(str(cast("Field[Any, Any]", user._meta.get_field(user.USERNAME_FIELD)).column))
+        table_name, pk_column = quote(user._meta.db_table), quote(str(user._meta.pk.column))
+        username = f"(SELECT {name_column} FROM {table_name} WHERE {pk_column} = %s)"  # noqa: S608 - names, value bound
+        parameters.append(user._meta.pk.get_db_prep_value(username_of, connection))
     sql = (
         f'INSERT INTO {table} ("organization_id", "seq", "hash", "created_at") VALUES (%s, 0, %s, NULL) '  # noqa: S608
         f'ON CONFLICT ("organization_id") DO UPDATE SET "seq" = {table}."seq" '
-        'RETURNING "seq", "hash", "created_at"'
+        f'RETURNING "seq", "hash", "created_at", {username}'
     )
-    field = ChainHead._meta.get_field("organization_id")
-    connection = connections[using]
-    key = field.get_db_prep_value(organization_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key, GENESIS_HASH])
-        seq, value, at = cursor.fetchone()
-    return int(seq), str(value), _moment(at)
+        cursor.execute(sql, parameters)
+        seq, value, at, name = cursor.fetchone()
+    return int(seq), str(value), _moment(at), name
 
 
 def _moment(value: Any) -> datetime | None:

@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router
 
@@ -35,13 +34,6 @@ logger = logging.getLogger(__name__)
 def changes_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """Return ``{field: [old, new]}`` for each field whose value changed."""
     return {name: [before.get(name), value] for name, value in after.items() if before.get(name) != value}
-
-
-def _label(actor: Actor) -> str:
-    if actor.label or actor.user_id is None:
-        return actor.label
-    username = get_user_model().objects.filter(pk=actor.user_id).values_list("username", flat=True).first()
-    return username or ""
 
 
 def _stored(changes: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +60,8 @@ def audit_record(
         organization_id=organization_id,
         actor_user_id=actor.user_id,
         actor_api_key_id=actor.api_key_id,
-        actor_label=redact_text(_label(actor))[:200],
+        # A user without a label of their own is labelled by username, read with the chain's head.
+        actor_label=redact_text(actor.label)[:200],
         action=action,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
@@ -77,7 +70,7 @@ def audit_record(
         ip_address=ip_field.get_prep_value(actor.ip),
         request_id=redact_text(actor.request_id),
     )
-    return chain.append(event)
+    return chain.append(event, label_of=None if actor.label else actor.user_id)
 
 
 def audit_record_deletion(

@@ -56,6 +56,18 @@ def is_concurrent_write(exc: BaseException) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in CONCURRENT_WRITE_SQLSTATES
 
 
+def violates(exc: BaseException, constraint: str) -> bool:
+    """Whether an ``IntegrityError`` is the database refusing a row for the constraint named ``constraint``.
+
+    PostgreSQL names it in the error's diagnostics; SQLite only in the message.
+    """
+    cause = exc.__cause__
+    diagnostics = getattr(cause, "diag", None)
+    if diagnostics is not None:
+        return bool(diagnostics.constraint_name == constraint)
+    return f"'{constraint}'" in str(cause or exc)
+
+
 class DomainError(Exception):
     """A rule of the product was broken; services raise it, the handler answers 400.
 

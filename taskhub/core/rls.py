@@ -64,6 +64,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
+from django.db.backends.utils import debug_transaction
 from django.db.migrations.operations.base import Operation
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ _platform: ContextVar[bool] = ContextVar("taskhub_rls_platform", default=False)
 DATABASE_CONNECTION_ERRORS = (OperationalError, InterfaceError)
 # psycopg's TransactionStatus.IDLE: no transaction open, the next statement starts one.
 _IDLE = 0
+_IN_TRANSACTION = 2
 
 
 def enabled(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -228,12 +230,23 @@ class _Carrier:
     leads the pipeline) or, in autocommit, the implicit transaction PostgreSQL keeps until the
     pipeline's Sync. Either way the context is set for exactly that transaction, and a statement
     never runs without it. Statements later in an open transaction pass through.
+
+    Inside ``atomic()`` the savepoint commands Django sends for nested blocks (``SAVEPOINT``,
+    ``RELEASE SAVEPOINT``; ``carried`` puts ``savepoint`` and ``release`` in place of the
+    connection's own) answer nothing the code waits for, so they wait here and go out in the next
+    statement's pipeline, in their order: a service's ``atomic()`` costs no round trip of its
+    own. A ``ROLLBACK TO SAVEPOINT`` is a statement like any other and takes the waiting ones
+    with it. Released savepoints still waiting when the block ends are dropped (``finish``): the
+    enclosing transaction's COMMIT or ROLLBACK, or the outer savepoint's release or rollback,
+    ends them as surely.
     """
 
     def __init__(self, using: str, context: dict[str, Any]) -> None:
         self.using = using
         self.context = context
         self.entering = False
+        # Savepoint commands not yet sent, in order, each with whether it is a RELEASE (see the class's docstring).
+        self.deferred: list[tuple[str, bool]] = []
         # A read's first round trip may meet a connection the server closed (a restart): it is
         # retried once on a new connection, which is what Django's per-request health check
         # (a SELECT 1 round trip of its own) would have done.
@@ -242,7 +255,10 @@ class _Carrier:
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         connection = connections[self.using]
         raw = connection.connection
-        if self.entering or raw is None or raw.info.transaction_status != _IDLE:
+        if self.entering or raw is None:
+            return execute(sql, params, many, context)
+        idle = raw.info.transaction_status == _IDLE
+        if not idle and not self.deferred:
             return execute(sql, params, many, context)
         cursor_wrapper = context["cursor"]
         if getattr(cursor_wrapper.cursor, "name", None):
@@ -250,8 +266,10 @@ class _Carrier:
             # context (WITH HOLD). In a transaction, the context goes first, on its own.
             if not connection.in_atomic_block:
                 raise RuntimeError("A server-side cursor (iterator()) needs a transaction under a carried context.")
-            self._enter_alone()
+            self._enter_alone(enter=idle)
             return execute(sql, params, many, context)
+        if not idle:
+            return self._pipelined(execute, sql, params, many, context, enter=False)
         retry, self.may_reconnect = self.may_reconnect and not connection.in_atomic_block, False
         try:
             return self._pipelined(execute, sql, params, many, context)
@@ -265,26 +283,81 @@ class _Carrier:
                 cursor_wrapper.cursor = connection.create_cursor()
             return self._pipelined(execute, sql, params, many, context)
 
-    def _pipelined(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    def savepoint(self, sid: str) -> None:
+        """In place of the connection's ``_savepoint``: the command waits for the next statement."""
+        self._defer(connections[self.using].ops.savepoint_create_sql(sid), release=False)
+
+    def release(self, sid: str) -> None:
+        """In place of the connection's ``_savepoint_commit``: the command waits for the next statement."""
+        self._defer(connections[self.using].ops.savepoint_commit_sql(sid), release=True)
+
+    def _defer(self, sql: str, *, release: bool) -> None:
+        self.deferred.append((sql, release))
+
+    def _pipelined(
+        self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any], *, enter: bool = True
+    ) -> Any:
         connection = connections[self.using]
-        entered = None
+        cursors = []
         self.entering = True
         try:
             with connection.wrap_database_errors, connection.connection.pipeline():
-                entered = _enter(self.using, self.context)
+                if enter:
+                    cursors.append(_enter(self.using, self.context))
+                cursors.extend(self._send_deferred())
                 self.entering = False
                 return execute(sql, params, many, context)
         finally:
             self.entering = False
-            if entered is not None:
-                entered.close()
+            for cursor in cursors:
+                cursor.close()
 
-    def _enter_alone(self) -> None:
+    def _send_deferred(self) -> list[Any]:
+        """Send the waiting savepoint commands into the pipeline; return the cursor, to close after its sync."""
+        if not self.deferred:
+            return []
+        connection = connections[self.using]
+        cursor = connection.connection.cursor()
+        for sql, _ in self.deferred:
+            # Logged when sent, as Django logs BEGIN and COMMIT (query logs and budgets): a dropped
+            # RELEASE was never sent and is not logged.
+            with debug_transaction(connection, sql):
+                cursor.execute(sql)
+        self.deferred.clear()
+        return [cursor]
+
+    def _enter_alone(self, *, enter: bool = True) -> None:
+        connection = connections[self.using]
+        cursors = []
         self.entering = True
         try:
-            _enter(self.using, self.context).close()
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                if enter:
+                    cursors.append(_enter(self.using, self.context))
+                cursors.extend(self._send_deferred())
         finally:
             self.entering = False
+            for cursor in cursors:
+                cursor.close()
+
+    def finish(self) -> None:
+        """At the block's end: drop waiting RELEASEs, send anything else that still waits.
+
+        Only an open, healthy transaction gets them: after its end (or its error) no savepoint
+        is left to create or release.
+        """
+        raw = connections[self.using].connection
+        if not self.deferred:
+            return
+        if (
+            all(release for _, release in self.deferred)
+            or raw is None
+            or raw.closed
+            or raw.info.transaction_status != _IN_TRANSACTION
+        ):
+            self.deferred.clear()
+            return
+        self._enter_alone(enter=False)
 
 
 @contextmanager
@@ -312,8 +385,22 @@ def carried(
     elif skip_health_check and raw is not None and not getattr(connection, "health_check_done", True):
         connection.health_check_done = True  # type: ignore[attr-defined] # Django's, not in its stubs
         carrier.may_reconnect = True
-    with connection.execute_wrapper(carrier):
-        yield
+    # Django's savepoint commands for nested atomic() blocks wait for the next statement (_Carrier).
+    replaced = {name: connection.__dict__.get(name) for name in ("_savepoint", "_savepoint_commit")}
+    connection._savepoint = carrier.savepoint  # type: ignore[attr-defined] # the backend's, not in the stubs
+    connection._savepoint_commit = carrier.release  # type: ignore[attr-defined]
+    try:
+        with connection.execute_wrapper(carrier):
+            yield
+    finally:
+        try:
+            carrier.finish()
+        finally:
+            for name, previous in replaced.items():
+                if previous is None:
+                    delattr(connection, name)
+                else:
+                    setattr(connection, name, previous)
 
 
 def _current(using: str) -> list[str]:

@@ -5,6 +5,8 @@ from django.db.models.functions import Upper
 from taskhub.tenancy.models import TenantModel
 
 LABEL_NAME_MAX_LENGTH = 50
+# The name is unique per organization whatever its case (the create relies on it: no check first).
+NAME_UNIQUE = "labels_label_org_name_unique"
 LABEL_DESCRIPTION_MAX_LENGTH = 500
 # Six hex digits after "#"; stored in lower case, so one colour has one spelling.
 LABEL_COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
@@ -27,7 +29,7 @@ class Label(TenantModel):
     class Meta:
         constraints = [
             # Case-insensitive even for rows written around the API (admin, shell).
-            models.UniqueConstraint(models.F("organization"), Upper("name"), name="labels_label_org_name_unique"),
+            models.UniqueConstraint(models.F("organization"), Upper("name"), name=NAME_UNIQUE),
         ]
         indexes = [
             models.Index(fields=["organization", "name"], name="label_org_name_idx"),

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError
-from taskhub.labels.models import MAX_LABELS_PER_TASK, Label, TaskLabel
+from taskhub.core.errors import DomainError, violates
+from taskhub.labels.models import MAX_LABELS_PER_TASK, NAME_UNIQUE, Label, TaskLabel
 from taskhub.labels.selectors import sorted_ids
 from taskhub.tenancy.services import locked
 
@@ -40,13 +40,14 @@ def _check_name_free(*, organization_id: UUID, name: str, label_id: UUID | None 
 @transaction.atomic
 def label_create(*, organization_id: UUID, actor: Actor, name: str, color: str, description: str = "") -> Label:
     """Create a label whose name no other label of the organization has, whatever the case."""
-    _check_name_free(organization_id=organization_id, name=name)
+    # The unique index on (organization, upper(name)) is the check: no statement asks first.
     label = Label(organization_id=organization_id, name=name, color=color.lower(), description=description)
     try:
         label.save(force_insert=True)
     except IntegrityError as exc:
-        # A concurrent create took the name between the check and the insert.
-        raise _name_taken() from exc
+        if violates(exc, NAME_UNIQUE):
+            raise _name_taken() from exc
+        raise
     audit_record_creation(
         organization_id=organization_id,
         actor=actor,

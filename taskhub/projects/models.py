@@ -7,6 +7,8 @@ from taskhub.tenancy.models import TenantModel
 
 PROJECT_KEY_PATTERN = r"^[A-Z][A-Z0-9]{1,9}$"
 PROJECT_KEY_MAX_LENGTH = 10
+# The key is unique per organization whatever its case (the create relies on it: no check first).
+KEY_UNIQUE = "projects_project_org_key_unique"
 
 
 class ProjectStatus(models.TextChoices):
@@ -33,7 +35,7 @@ class Project(TenantModel):
     class Meta:
         constraints = [
             # Case-insensitive even for rows written around the API (admin, shell).
-            models.UniqueConstraint(models.F("organization"), Upper("key"), name="projects_project_org_key_unique"),
+            models.UniqueConstraint(models.F("organization"), Upper("key"), name=KEY_UNIQUE),
         ]
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="project_org_created_idx"),

@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError
+from taskhub.core.errors import DomainError, violates
 from taskhub.core.representation import represent
-from taskhub.projects.models import Project, ProjectStatus
+from taskhub.projects.models import KEY_UNIQUE, Project, ProjectStatus
 from taskhub.tenancy.services import locked
 from taskhub.webhooks.events import emit
 from taskhub.webhooks.payloads import change_payload, object_payload
@@ -50,8 +50,10 @@ def project_create(
     description: str = "",
     status: str = ProjectStatus.ACTIVE,
 ) -> Project:
-    """Create a project whose key no other project of the organization has."""
-    _check_key_free(organization_id=organization_id, key=key)
+    """Create a project whose key no other project of the organization has.
+
+    The unique index on (organization, upper(key)) is the check: no statement asks first.
+    """
     project = Project(
         organization_id=organization_id,
         key=key,
@@ -63,8 +65,9 @@ def project_create(
     try:
         project.save(force_insert=True)
     except IntegrityError as exc:
-        # A concurrent create took the key between the check and the insert.
-        raise _key_taken() from exc
+        if violates(exc, KEY_UNIQUE):
+            raise _key_taken() from exc
+        raise
     audit_record_creation(
         organization_id=organization_id,
         actor=actor,

@@ -6,8 +6,7 @@ from datetime import date
 from typing import Any, TypedDict, Unpack
 from uuid import UUID
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connections, router, transaction
 
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
@@ -78,17 +77,29 @@ def _check_assignee(*, organization_id: UUID, assignee_id: UUID | None) -> None:
 
 
 def _next_number(*, organization_id: UUID, project_id: UUID) -> int:
-    """Take the project's next task number; the row lock lasts until the caller's transaction ends."""
-    counter = (
-        Project.objects.select_for_update()
-        .filter(pk=project_id, organization_id=organization_id)
-        .values_list("task_counter", flat=True)
-        .first()
+    """Take the project's next task number; the row lock lasts until the caller's transaction ends.
+
+    One statement: the counter goes up and comes back (``UPDATE ... RETURNING``), under the same
+    row lock a ``SELECT ... FOR UPDATE`` would have taken first.
+    """
+    using = router.db_for_write(Project)
+    connection = connections[using]
+    table = connection.ops.quote_name(Project._meta.db_table)
+    sql = (
+        f'UPDATE {table} SET "task_counter" = "task_counter" + 1 '  # noqa: S608 - the model's names, values bound
+        'WHERE "id" = %s AND "organization_id" = %s RETURNING "task_counter"'
     )
-    if counter is None:
+    pk = Project._meta.pk
+    organization = Project._meta.get_field("organization").target_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [pk.get_db_prep_value(project_id, connection), organization.get_db_prep_value(organization_id, connection)],
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise DomainError("No such project in this organization.", code="does_not_exist", field="project")
-    Project.objects.filter(pk=project_id).update(task_counter=F("task_counter") + 1)
-    return counter + 1
+    return int(row[0])
 
 
 @transaction.atomic

@@ -89,13 +89,17 @@ def _watch_audit_events_for_secrets() -> Iterator[None]:
         remember(password)
         return check_password(password, *args, **kwargs)
 
-    def checked_append(event: Any) -> Any:
+    def check(event: Any) -> None:
         found = leaks(event)
         if found:
             message = f"audit event {event.action} on {event.target_type} holds {', '.join(found)}"
             _leaks.append(message)
             raise AssertionError(message)
-        return append(event)
+
+    def checked_append(event: Any, **kwargs: Any) -> Any:
+        check(event)
+        # Again once stored: append fills in the actor's label (label_of) with the chain's head.
+        return check(appended := append(event, **kwargs)) or appended
 
     patch.setattr(secrets, "token_urlsafe", remembered_token)
     # Where Django calls them from: the user model's methods and its manager's create_user.

@@ -400,8 +400,11 @@ def test_a_post_without_the_header_runs_no_idempotency_statement(clients_a):
 
     table = IdempotencyRecord._meta.db_table
     assert not any(table in query["sql"] for query in without.captured_queries)
-    # The placeholder's insert and the answer's update.
-    assert len(first) == len(without) + 2
+    # The placeholder's insert and the answer's update. On PostgreSQL also the service savepoint's
+    # RELEASE, which goes out with that update; without a statement after the service it is never
+    # sent, COMMIT ends the savepoint (rls._Carrier).
+    releases = 1 if connection.vendor == "postgresql" else 0
+    assert len(first) == len(without) + 2 + releases
     # The request's own (transaction, context), the insert that finds the key, the read of the kept answer.
     assert len(replay) == TENANT_REQUEST_OVERHEAD + 2
 
