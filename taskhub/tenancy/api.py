@@ -20,7 +20,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from taskhub.core import rls, throttling
+from taskhub.core import read_ahead, rls, throttling
 from taskhub.core.actor import Actor
 from taskhub.core.errors import Unauthenticated
 from taskhub.core.http import client_ip, request_id
@@ -177,23 +177,42 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         context = request.auth
         if not isinstance(context, TenantContext) or context.pending is None:
             return
-        # One cache round trip for the request: the throttles' counts and what the credential's
-        # check reads (a token's revocation). So the request is counted before its permissions are
-        # checked (a refused request counts, as a throttled one does).
+        # One cache round trip for the request: the throttles' counts, what the credential's check
+        # reads (a token's revocation) and what a write will read (read_ahead). So the request is
+        # counted before its permissions are checked (a refused request counts, as a throttled one does).
+        reads = context.pending.reads
         self._throttle_waits, values = throttling.count(
-            self.get_throttles(), request, self, reads=context.pending.reads
+            self.get_throttles(), request, self, reads=(*reads, *self._read_ahead_keys(context))
         )
+        self._keep_read_ahead(context, None if values is None else values[len(reads) :])
         try:
-            request.auth = context.pending.settle(context, values)
+            request.auth = context.pending.settle(context, None if values is None else values[: len(reads)])
         except Unauthenticated as exc:
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
+
+    def _read_ahead_keys(self, context: TenantContext) -> tuple[str, ...]:
+        if self.request.method in permissions.SAFE_METHODS:
+            return ()
+        return read_ahead.write_keys(context.organization_id)
+
+    def _keep_read_ahead(self, context: TenantContext, values: list[Any] | None) -> None:
+        keys = self._read_ahead_keys(context)
+        if keys and values is not None:
+            self._scope.enter_context(read_ahead.scope(dict(zip(keys, values, strict=True))))
 
     def check_throttles(self, request: Request) -> None:
         # Every throttle in one cache round trip, not one each (counted already when authentication
         # left a check for that round trip).
         waits = self._throttle_waits
         if waits is None:
-            waits = throttling.refusals(self.get_throttles(), request, self)
+            context = request.auth
+            if isinstance(context, TenantContext):
+                waits, values = throttling.count(
+                    self.get_throttles(), request, self, reads=self._read_ahead_keys(context)
+                )
+                self._keep_read_ahead(context, values)
+            else:
+                waits = throttling.refusals(self.get_throttles(), request, self)
         if waits:
             # As DRF's own check: the longest wait, or None (no Retry-After) when none is known.
             raise exceptions.Throttled(max((wait for wait in waits if wait is not None), default=None))

@@ -27,3 +27,8 @@ class WebhooksConfig(AppConfig):
         from taskhub.webhooks.services import seed_webhooks  # noqa: PLC0415 - models are loaded now
 
         register_seeder(seed_webhooks)
+        from taskhub.core.read_ahead import register_write_key  # noqa: PLC0415
+        from taskhub.webhooks.events import flag_key  # noqa: PLC0415
+
+        # Every write may emit an event: its "any webhook here?" comes with the request's cache call.
+        register_write_key(flag_key)

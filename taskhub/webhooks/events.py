@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 
-from taskhub.core import jobs
+from taskhub.core import jobs, read_ahead
 from taskhub.webhooks.catalog import EVENT_TYPES, subscribed
 from taskhub.webhooks.models import Event, Webhook
 
@@ -31,7 +31,11 @@ logger = logging.getLogger(__name__)
 DELIVER_JOB = "webhooks.deliver"
 
 
-def _flag_key(organization_id: UUID | str) -> str:
+def flag_key(organization_id: UUID | str) -> str:
+    """Whether the organization has any webhook (1), has none (0), or is not known (not cached).
+
+    Read ahead for every write (taskhub.core.read_ahead; registered in WebhooksConfig.ready).
+    """
     return f"webhooks:any:{organization_id}"
 
 
@@ -41,23 +45,31 @@ def remember_webhooks_exist(*, organization_id: UUID | str) -> None:
     A write, not a delete: a reader that found none before this write committed and caches
     "none" afterwards only ``add``s, which fails while this value is there.
     """
+    key = flag_key(organization_id)
+    # A value this request read ahead is older than this write.
+    read_ahead.forget(key)
     try:
-        cache.set(_flag_key(organization_id), 1, timeout=settings.WEBHOOK_CACHE_SECONDS)
+        cache.set(key, 1, timeout=settings.WEBHOOK_CACHE_SECONDS)
     except Exception:
         logger.warning("cache unavailable: webhook flag not written", exc_info=True)
 
 
 def _known_to_have_none(organization_id: UUID | str) -> bool:
+    key = flag_key(organization_id)
+    value = read_ahead.lookup(key)
+    if value is not read_ahead.MISSING:
+        return bool(value == 0)
     try:
-        return cache.get(_flag_key(organization_id)) == 0
+        return cache.get(key) == 0
     except Exception:
         logger.warning("cache unavailable: webhooks looked up in the database", exc_info=True)
         return False
 
 
 def _remember_none(organization_id: UUID | str) -> None:
+    read_ahead.forget(flag_key(organization_id))
     try:
-        cache.add(_flag_key(organization_id), 0, timeout=settings.WEBHOOK_CACHE_SECONDS)
+        cache.add(flag_key(organization_id), 0, timeout=settings.WEBHOOK_CACHE_SECONDS)
     except Exception:
         logger.warning("cache unavailable: webhook flag not written", exc_info=True)
 

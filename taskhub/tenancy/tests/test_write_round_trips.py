@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import suppress
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -55,6 +56,9 @@ def test_a_project_create_is_four_round_trips(member, tenant_a):
     # BEGIN, the context, the service's SAVEPOINT and the INSERT together; the chain's head (and
     # the actor's username); the audit event; COMMIT.
     assert counted.postgresql == ["_exit_gen", "_execute_gen", "_execute_gen", "_commit_gen"]
+    if settings.USES_REDIS:
+        # The throttles, the token's revocation and whether the organization has webhooks: one call.
+        assert counted.redis == 1
     sent = _sent(statements)
     assert sent[0] == "BEGIN"
     assert "taskhub_rls.enter" in sent[1]
