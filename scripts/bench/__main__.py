@@ -177,7 +177,8 @@ def _comparisons(scale: Scale) -> dict[str, Any]:
 
 
 def _round_trips(stack: BenchStack) -> list[trips.Trips]:
-    """Round trips per read of the list, a retrieve and the task list, counted in this process (trips.py)."""
+    """Round trips per read of the list, a retrieve and the task list, and per create of a project
+    and of a task, counted in this process (trips.py)."""
     token = stack.token("bench-1-owner")
     page = stack.app.client.get(f"{PROJECTS}?page_size={PAGE}", token=token).body["results"]
     paths = [
@@ -185,7 +186,11 @@ def _round_trips(stack: BenchStack) -> list[trips.Trips]:
         f"{PROJECTS}{page[0]['id']}/",
         f"/api/v1/tasks/?status=todo&page_size={PAGE}",
     ]
-    counted = trips.measure(stack.environment(), token=token, paths=paths)
+    writes = [
+        (PROJECTS, lambda number: {"key": f"RT{number}", "name": f"Round trips {number}"}),
+        ("/api/v1/tasks/", lambda number: {"project": page[0]["id"], "title": f"Round trips {number}"}),
+    ]
+    counted = trips.measure(stack.environment(), token=token, paths=paths, writes=writes)
     for measured in counted:
         print(f"  {measured.line()}", flush=True)
     return counted
@@ -280,6 +285,7 @@ def main() -> None:
             "tenant_context": asdict(costs),
             "round_trips": [
                 {
+                    "method": measured.method,
                     "path": measured.path,
                     "postgresql": {str(number): requests for number, requests in measured.postgresql.items()},
                     "redis": {str(number): requests for number, requests in measured.redis.items()},
