@@ -29,14 +29,6 @@ def _name_taken() -> DomainError:
     return DomainError("Another label in this organization has this name.", code="name_taken", field="name")
 
 
-def _check_name_free(*, organization_id: UUID, name: str, label_id: UUID | None = None) -> None:
-    others = Label.objects.filter(organization_id=organization_id, name__iexact=name)
-    if label_id is not None:
-        others = others.exclude(pk=label_id)
-    if others.exists():
-        raise _name_taken()
-
-
 @transaction.atomic
 def label_create(*, organization_id: UUID, actor: Actor, name: str, color: str, description: str = "") -> Label:
     """Create a label whose name no other label of the organization has, whatever the case."""
@@ -68,8 +60,7 @@ def label_update(*, organization_id: UUID, label_id: UUID, actor: Actor, **field
     before = _snapshot(label)
     if "color" in fields:
         fields["color"] = fields["color"].lower()
-    if "name" in fields and fields["name"] != label.name:
-        _check_name_free(organization_id=organization_id, name=fields["name"], label_id=label.pk)
+    # A name another label has is the unique index's to refuse (below), as on create.
     for name, value in fields.items():
         setattr(label, name, value)
     changes = changes_between(before, _snapshot(label))
@@ -78,7 +69,9 @@ def label_update(*, organization_id: UUID, label_id: UUID, actor: Actor, **field
     try:
         label.save(update_fields=[*changes, "updated_at"])
     except IntegrityError as exc:
-        raise _name_taken() from exc
+        if violates(exc, NAME_UNIQUE):
+            raise _name_taken() from exc
+        raise
     audit_record(organization_id=organization_id, actor=actor, action="label.updated", target=label, changes=changes)
     return label
 

@@ -5,9 +5,10 @@ one delivery job per active webhook subscribed to its type, both through the sam
 connection, so a change that rolls back sends nothing and a committed one never loses its
 deliveries (docs/jobs.md: a job belongs to the transaction that queued it).
 
-An organization without webhooks pays nothing but a cache read: whether it has any webhook is
-cached (``webhooks:any:<organization>``), set on every webhook write, and read from the database
-(one indexed query) only when the cache does not know.
+An organization without webhooks pays nothing but a cache read, and on a tenant endpoint not
+even its round trip: whether it has any webhook is cached (``webhooks:any:<organization>``), set
+on every webhook write, read ahead with the request's throttles (taskhub.core.read_ahead), and
+read from the database (one indexed query) only when the cache does not know.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from taskhub.audit.models import AuditEvent
@@ -132,16 +133,21 @@ def test_the_database_refuses_a_name_in_another_case_too(make_label, tenant_a):
         Label.objects.create(organization=tenant_a.organization, name="BUG", color="#000000")
 
 
-def test_a_name_taken_by_a_concurrent_create_still_answers_name_taken(clients_a, make_label, tenant_a, monkeypatch):
+def test_a_taken_name_is_refused_by_the_unique_index_without_asking_first(clients_a, make_label, tenant_a):
     make_label(tenant_a, name="bug")
-    # As if the other create committed between this one's check and its insert.
-    monkeypatch.setattr("taskhub.labels.services._check_name_free", lambda **kwargs: None)
 
-    response = clients_a[Role.MEMBER].post(URL, {"name": "Bug", "color": "#000000"})
+    with CaptureQueriesContext(connection) as queries:
+        response = clients_a[Role.MEMBER].post(URL, {"name": "Bug", "color": "#000000"})
 
     assert response.status_code == 400
     assert response.json()["errors"]["name"][0]["code"] == "name_taken"
     assert Label.objects.count() == 1
+    # The index answers, as it does for a concurrent create: no SELECT of labels asks first.
+    assert not [
+        sql
+        for query in queries.captured_queries
+        if (sql := query["sql"]).startswith("SELECT") and '"labels_label"' in sql
+    ]
 
 
 def test_renaming_to_a_name_taken_in_any_case_is_name_taken(clients_a, make_label, tenant_a):

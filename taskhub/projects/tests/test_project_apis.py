@@ -1,12 +1,13 @@
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from taskhub.audit.models import AuditEvent
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError
-from taskhub.projects.models import Project, ProjectStatus
+from taskhub.core.errors import DomainError, violates
+from taskhub.projects.models import KEY_UNIQUE, Project, ProjectStatus
 from taskhub.projects.services import project_create
 from taskhub.tenancy.roles import Role
 
@@ -129,16 +130,35 @@ def test_project_key_is_unique_regardless_of_case(make_project, tenant_a):
         Project.objects.create(organization=tenant_a.organization, key="Web", name="Raw")
 
 
-def test_a_key_taken_by_a_concurrent_create_still_answers_key_taken(clients_a, make_project, tenant_a, monkeypatch):
+def test_a_taken_key_is_refused_by_the_unique_index_without_asking_first(clients_a, make_project, tenant_a):
     make_project(tenant_a, key="WEB")
-    # As if the other create committed between this one's check and its insert.
-    monkeypatch.setattr("taskhub.projects.services._check_key_free", lambda **kwargs: None)
 
-    response = clients_a[Role.MEMBER].post(URL, {"key": "WEB", "name": "Racing"})
+    with CaptureQueriesContext(connection) as queries:
+        response = clients_a[Role.MEMBER].post(URL, {"key": "WEB", "name": "Racing"})
 
     assert response.status_code == 400
     assert response.json()["errors"]["key"][0]["code"] == "key_taken"
     assert Project.objects.filter(organization=tenant_a.organization).count() == 1
+    # No SELECT of projects first: under row-level security it would filter every project of the
+    # organization (upper() is not leakproof, so its index is not used). A concurrent create
+    # taking the key is the same case: the index answers.
+    assert not [
+        sql
+        for query in queries.captured_queries
+        if (sql := query["sql"]).startswith("SELECT") and '"projects_project"' in sql
+    ]
+
+
+def test_only_the_key_constraint_is_reported_as_key_taken(make_project, tenant_a):
+    web = make_project(tenant_a, key="WEB")
+
+    with pytest.raises(IntegrityError) as same_key, transaction.atomic():
+        Project.objects.create(organization=tenant_a.organization, key="Web", name="Again")
+    with pytest.raises(IntegrityError) as same_id, transaction.atomic():
+        Project.objects.create(id=web.pk, organization=tenant_a.organization, key="OPS", name="Same id")
+
+    assert violates(same_key.value, KEY_UNIQUE)
+    assert not violates(same_id.value, KEY_UNIQUE)
 
 
 # Reading

@@ -98,12 +98,11 @@ def test_a_task_for_another_organizations_project_is_refused_and_changes_nothing
     assert not Task.objects.filter(title="Sneaky").exists()
 
 
-@pytest.mark.parametrize("taken", ["OPS", "ops"])
-def test_a_taken_key_is_the_unique_index_answering_and_nothing_is_written(member, tenant_a, taken):
+def test_a_taken_key_is_the_unique_index_answering_and_nothing_is_written(member, tenant_a):
     assert member.post(PROJECTS, {"key": "OPS", "name": "Operations"}).status_code == 201
     events = AuditEvent.objects.count()
 
-    response = member.post(PROJECTS, {"key": taken.upper(), "name": "Again"})
+    response = member.post(PROJECTS, {"key": "OPS", "name": "Again"})
 
     assert response.status_code == 400, response.content
     assert response.json()["errors"]["key"][0]["code"] == "key_taken"
