@@ -98,8 +98,10 @@ def _watch_audit_events_for_secrets() -> Iterator[None]:
 
     def checked_append(event: Any, **kwargs: Any) -> Any:
         check(event)
+        appended = append(event, **kwargs)
         # Again once stored: append fills in the actor's label (label_of) with the chain's head.
-        return check(appended := append(event, **kwargs)) or appended
+        check(appended)
+        return appended
 
     patch.setattr(secrets, "token_urlsafe", remembered_token)
     # Where Django calls them from: the user model's methods and its manager's create_user.
