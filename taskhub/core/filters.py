@@ -95,7 +95,9 @@ class ChoiceListFilter(django_filters.BaseInFilter):
 
 
 # Appended to every requested ordering so rows that tie on the requested field always come back
-# in the same order; cursor pages over ties are then stable.
+# in the same order; cursor pages over ties are then stable. It goes the way of the first term, so
+# one index (organization, field, id) serves an ordering and its reverse without sorting, however
+# many rows tie (taskhub/tenancy/tests/test_list_orderings.py).
 TIEBREAKER = "pk"
 
 
@@ -167,8 +169,8 @@ class StrictOrderingFilter(OrderingFilter):
             descending, field = term.startswith("-"), term.removeprefix("-")
             name = substitute_name(field) if field in substitutes else field
             ordering.append(f"-{name}" if descending else name)
-        if TIEBREAKER not in ordering:
-            ordering.append(TIEBREAKER)
+        if TIEBREAKER not in {term.removeprefix("-") for term in ordering}:
+            ordering.append(f"-{TIEBREAKER}" if ordering[0].startswith("-") else TIEBREAKER)
         return tuple(ordering)
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:

@@ -6,40 +6,31 @@ docs/lists.md describes every parameter for clients; the OpenAPI schema carries 
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 from uuid import UUID
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Case, DateField, Expression, IntegerField, QuerySet, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Expression, QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from taskhub.core.filters import ChoiceListFilter, RequestedFilterSet, UtcIsoDateTimeFilter
 from taskhub.labels.models import MAX_LABELS_PER_TASK
 from taskhub.labels.selectors import carries_label
-from taskhub.tasks.models import Task, TaskPriority, TaskStatus
+from taskhub.tasks.models import DUE_DATE_ORDER, PRIORITY_ORDER, Task, TaskPriority, TaskStatus
 from taskhub.tenancy.context import TenantContext
 
 # ?ordering= terms the task lists accept, and what some of them really sort by.
 TASK_ORDERING_FIELDS = ["created_at", "updated_at", "due_date", "number", "priority"]
 
-# Priorities by rank, lowest first: ordering by priority follows this, not the alphabet.
-PRIORITY_RANK = {priority: rank for rank, priority in enumerate(TaskPriority, start=1)}
-
 TASK_ORDERING_SUBSTITUTES: dict[str, Expression] = {
     # Tasks without a due date sort after every dated one (first when descending). Cursor pages
     # need a value that is never NULL.
-    "due_date": Coalesce("due_date", Value(date.max, output_field=DateField())),
+    "due_date": DUE_DATE_ORDER,
     # low < medium < high < urgent.
-    "priority": Case(
-        *(When(priority=priority.value, then=Value(rank)) for priority, rank in PRIORITY_RANK.items()),
-        default=Value(0),
-        output_field=IntegerField(),
-    ),
+    "priority": PRIORITY_ORDER,
 }
 
 ME = "me"

@@ -1,5 +1,9 @@
+from datetime import date
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, Value, When
+from django.db.models.functions import Coalesce
 
 from taskhub.tenancy.models import TenantModel
 
@@ -16,6 +20,18 @@ class TaskPriority(models.TextChoices):
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
     URGENT = "urgent", "Urgent"
+
+
+# What ?ordering=due_date and ?ordering=priority sort by (taskhub.tasks.filters), indexed as they
+# are written (the index's expression must be the query's): undated tasks after every dated one,
+# and priorities by rank (low < medium < high < urgent), not by the alphabet.
+PRIORITY_RANK = {priority: rank for rank, priority in enumerate(TaskPriority, start=1)}
+DUE_DATE_ORDER = Coalesce("due_date", Value(date.max, output_field=models.DateField()))
+PRIORITY_ORDER = Case(
+    *(When(priority=priority.value, then=Value(rank)) for priority, rank in PRIORITY_RANK.items()),
+    default=Value(0),
+    output_field=models.IntegerField(),
+)
 
 
 class Task(TenantModel):
@@ -50,6 +66,13 @@ class Task(TenantModel):
             models.Index(fields=["organization", "updated_at"], name="task_org_updated_idx"),
             # One project's tasks, newest first: the projects/{id}/tasks/ page.
             models.Index(fields=["project", "-created_at"], name="task_project_created_idx"),
+            # Every other ?ordering= of the task list, so no page sorts the whole organization
+            # (taskhub/tenancy/tests/test_list_orderings.py).
+            # (organization, number, id): with the id that breaks ties, so a page never sorts a run
+            # of equal values (every project has a task 1; most tasks have no due date; 4 priorities).
+            models.Index(fields=["organization", "number", "id"], name="task_org_number_idx"),
+            models.Index(models.F("organization"), DUE_DATE_ORDER, models.F("id"), name="task_org_due_idx"),
+            models.Index(models.F("organization"), PRIORITY_ORDER, models.F("id"), name="task_org_priority_idx"),
         ]
 
     def __str__(self) -> str:
