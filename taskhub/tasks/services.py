@@ -79,8 +79,9 @@ def _check_assignee(*, organization_id: UUID, assignee_id: UUID | None) -> None:
 def _next_number(*, organization_id: UUID, project_id: UUID) -> int:
     """Take the project's next task number; the row lock lasts until the caller's transaction ends.
 
-    One statement: the counter goes up and comes back (``UPDATE ... RETURNING``), under the same
-    row lock a ``SELECT ... FOR UPDATE`` would have taken first.
+    One statement: the counter goes up and comes back (``UPDATE ... RETURNING``). The update
+    locks the row FOR NO KEY UPDATE, as every row lock that serializes writes here does
+    (docs/audit.md), so concurrent creates in one project take turns and get 1, 2, 3 ...
     """
     using = router.db_for_write(Project)
     connection = connections[using]
