@@ -44,9 +44,8 @@ class Project(TenantModel):
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="project_org_created_idx"),
             models.Index(fields=["organization", "status"], name="project_org_status_idx"),
-            # ?ordering=name and ?ordering=updated_at, so no page sorts the whole organization
-            # (taskhub/tenancy/tests/test_list_orderings.py).
-            # With the id that breaks ties, so a page never sorts a run of equal names.
+            # ?ordering=name and ?ordering=updated_at, ending with the id that breaks ties: no page
+            # sorts the organization, or a run of equal names (tenancy/tests/test_list_orderings.py).
             models.Index(fields=["organization", "name", "id"], name="project_org_name_idx"),
             models.Index(fields=["organization", "updated_at", "id"], name="project_org_updated_idx"),
         ]

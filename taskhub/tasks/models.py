@@ -66,10 +66,9 @@ class Task(TenantModel):
             models.Index(fields=["organization", "updated_at"], name="task_org_updated_idx"),
             # One project's tasks, newest first: the projects/{id}/tasks/ page.
             models.Index(fields=["project", "-created_at"], name="task_project_created_idx"),
-            # Every other ?ordering= of the task list, so no page sorts the whole organization
-            # (taskhub/tenancy/tests/test_list_orderings.py).
-            # (organization, number, id): with the id that breaks ties, so a page never sorts a run
-            # of equal values (every project has a task 1; most tasks have no due date; 4 priorities).
+            # The task list's other orderings, ending with the id that breaks ties: no page sorts the
+            # organization, or a run of equal values (every project has a task 1, most tasks no due
+            # date, there are four priorities). tenancy/tests/test_list_orderings.py.
             models.Index(fields=["organization", "number", "id"], name="task_org_number_idx"),
             models.Index(models.F("organization"), DUE_DATE_ORDER, models.F("id"), name="task_org_due_idx"),
             models.Index(models.F("organization"), PRIORITY_ORDER, models.F("id"), name="task_org_priority_idx"),
