@@ -67,10 +67,21 @@ class FileEmailBackend(filebased.EmailBackend):
         super().__init__(fail_silently, file_path=file_path or os.environ["EMAIL_FILE_PATH"], **kwargs)
 
 
+# Ports free_port has handed out in this process. The kernel may offer a port again as soon as
+# the probing socket closes, before the server it was for has bound it: a CI run once rendered
+# nginx with the same port for HTTP and HTTPS (nginx refused the config).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on now and this process has not handed out before."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05) -> float:
