@@ -23,12 +23,13 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
-from django.db import InterfaceError, OperationalError, connections
+from django.db import IntegrityError, InterfaceError, OperationalError, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
@@ -66,6 +67,21 @@ def violates(exc: BaseException, constraint: str) -> bool:
     if diagnostics is not None:
         return bool(diagnostics.constraint_name == constraint)
     return f"'{constraint}'" in str(cause or exc)
+
+
+@contextmanager
+def refused_by(constraint: str, error: Callable[[], DomainError]) -> Iterator[None]:
+    """Turn the database refusing a write in the block for ``constraint`` into ``error()``.
+
+    Any other ``IntegrityError`` goes on as it is. Inside a service's ``atomic()`` the refused
+    write is rolled back to its savepoint, so nothing of the block is kept.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        if violates(exc, constraint):
+            raise error() from exc
+        raise
 
 
 class DomainError(Exception):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, TypedDict, Unpack
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError, violates
+from taskhub.core.errors import DomainError, refused_by
 from taskhub.labels.models import MAX_LABELS_PER_TASK, NAME_UNIQUE, Label, TaskLabel
 from taskhub.labels.selectors import sorted_ids
 from taskhub.tenancy.services import locked
@@ -34,12 +34,8 @@ def label_create(*, organization_id: UUID, actor: Actor, name: str, color: str, 
     """Create a label whose name no other label of the organization has, whatever the case."""
     # The unique index on (organization, upper(name)) is the check: no statement asks first.
     label = Label(organization_id=organization_id, name=name, color=color.lower(), description=description)
-    try:
+    with refused_by(NAME_UNIQUE, _name_taken):
         label.save(force_insert=True)
-    except IntegrityError as exc:
-        if violates(exc, NAME_UNIQUE):
-            raise _name_taken() from exc
-        raise
     audit_record_creation(
         organization_id=organization_id,
         actor=actor,
@@ -66,12 +62,8 @@ def label_update(*, organization_id: UUID, label_id: UUID, actor: Actor, **field
     changes = changes_between(before, _snapshot(label))
     if not changes:
         return label
-    try:
+    with refused_by(NAME_UNIQUE, _name_taken):
         label.save(update_fields=[*changes, "updated_at"])
-    except IntegrityError as exc:
-        if violates(exc, NAME_UNIQUE):
-            raise _name_taken() from exc
-        raise
     audit_record(organization_id=organization_id, actor=actor, action="label.updated", target=label, changes=changes)
     return label
 

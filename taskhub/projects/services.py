@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, TypedDict, Unpack
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from taskhub.audit.services import audit_record, audit_record_creation, audited_delete, changes_between
 from taskhub.core.actor import Actor
-from taskhub.core.errors import DomainError, violates
+from taskhub.core.errors import DomainError, refused_by
 from taskhub.core.representation import represent
 from taskhub.projects.models import KEY_UNIQUE, Project, ProjectStatus
 from taskhub.tenancy.services import locked
@@ -56,12 +56,8 @@ def project_create(
         status=ProjectStatus(status),
         created_by_id=actor.user_id,
     )
-    try:
+    with refused_by(KEY_UNIQUE, _key_taken):
         project.save(force_insert=True)
-    except IntegrityError as exc:
-        if violates(exc, KEY_UNIQUE):
-            raise _key_taken() from exc
-        raise
     audit_record_creation(
         organization_id=organization_id,
         actor=actor,
@@ -90,12 +86,8 @@ def project_update(
     changes = changes_between(before, _snapshot(project))
     if not changes:
         return project
-    try:
+    with refused_by(KEY_UNIQUE, _key_taken):
         project.save(update_fields=[*changes, "updated_at"])
-    except IntegrityError as exc:
-        if violates(exc, KEY_UNIQUE):
-            raise _key_taken() from exc
-        raise
     audit_record(
         organization_id=organization_id, actor=actor, action="project.updated", target=project, changes=changes
     )

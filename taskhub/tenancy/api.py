@@ -180,11 +180,9 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         # One cache round trip for the request: the throttles' counts, what the credential's check
         # reads (a token's revocation) and what a write will read (read_ahead). So the request is
         # counted before its permissions are checked (a refused request counts, as a throttled one does).
-        reads = context.pending.reads
-        self._throttle_waits, values = throttling.count(
-            self.get_throttles(), request, self, reads=(*reads, *self._read_ahead_keys(context))
-        )
-        self._keep_read_ahead(context, None if values is None else values[len(reads) :])
+        reads, ahead = context.pending.reads, self._read_ahead_keys(context)
+        self._throttle_waits, values = throttling.count(self.get_throttles(), request, self, reads=(*reads, *ahead))
+        self._keep_read_ahead(ahead, None if values is None else values[len(reads) :])
         try:
             request.auth = context.pending.settle(context, None if values is None else values[: len(reads)])
         except Unauthenticated as exc:
@@ -195,8 +193,7 @@ class TenantAPIView(generics.GenericAPIView[Any]):
             return ()
         return read_ahead.write_keys(context.organization_id)
 
-    def _keep_read_ahead(self, context: TenantContext, values: list[Any] | None) -> None:
-        keys = self._read_ahead_keys(context)
+    def _keep_read_ahead(self, keys: tuple[str, ...], values: list[Any] | None) -> None:
         if keys and values is not None:
             self._scope.enter_context(read_ahead.scope(dict(zip(keys, values, strict=True))))
 
@@ -207,10 +204,9 @@ class TenantAPIView(generics.GenericAPIView[Any]):
         if waits is None:
             context = request.auth
             if isinstance(context, TenantContext):
-                waits, values = throttling.count(
-                    self.get_throttles(), request, self, reads=self._read_ahead_keys(context)
-                )
-                self._keep_read_ahead(context, values)
+                ahead = self._read_ahead_keys(context)
+                waits, values = throttling.count(self.get_throttles(), request, self, reads=ahead)
+                self._keep_read_ahead(ahead, values)
             else:
                 waits = throttling.refusals(self.get_throttles(), request, self)
         if waits:
